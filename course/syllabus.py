@@ -1,0 +1,56 @@
+"""The syllabus as data: every other piece of code reads assignment names from here.
+
+An assignment lives in ``source/<id>/<notebook>`` (instructor version, with solutions and
+hidden tests) and is released by nbgrader to ``release/<id>/<notebook>``. A test checks that
+the points below equal the points stored in the notebook's nbgrader metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str  # nbgrader assignment id and folder name; numbered so they sort
+    title: str
+    notebook: str  # file name inside source/<id>/ and release/<id>/
+    objectives: tuple[str, ...]
+    autograded_points: float
+    manual_points: float
+
+    @property
+    def points(self) -> float:
+        return self.autograded_points + self.manual_points
+
+    @property
+    def number(self) -> int:
+        return int(self.id.split("_", 1)[0])
+
+
+ASSIGNMENTS: tuple[Assignment, ...] = (
+    Assignment(
+        id="01_creating_variables",
+        title="Creating variables",
+        notebook="creating_variables.ipynb",
+        objectives=(
+            "explain why model parameters live in a tf.Variable and not in a tf.Tensor",
+            "predict the dtype a variable gets from a Python scalar, a list or a NumPy array",
+            "choose dtype, name, trainability and shape (even an unknown shape) at creation",
+            "read a variable's value as a snapshot, and copy a variable instead of aliasing it",
+            "recognise the keras.Variable objects that hold a Keras 3 layer's weights",
+        ),
+        autograded_points=12,
+        manual_points=2,
+    ),
+    # New assignments are appended here, in order (02_..., 03_..., 04_...).
+)
+
+
+def assignment(assignment_id: str) -> Assignment:
+    """Look an assignment up by id; a clear error lists the known ids."""
+    for a in ASSIGNMENTS:
+        if a.id == assignment_id:
+            return a
+    known = ", ".join(a.id for a in ASSIGNMENTS)
+    raise KeyError(f"unknown assignment {assignment_id!r}; known: {known}")

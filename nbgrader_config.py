@@ -1,0 +1,48 @@
+"""nbgrader configuration of the course (read by nbgrader, formgrader and `python -m autograder`).
+
+Run nbgrader from this directory: paths below are relative to it.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
+
+# --- the course -------------------------------------------------------------------------
+c.CourseDirectory.course_id = "tf-variables"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+# sqlite next to this file by default; a PostgreSQL URL works unchanged.
+c.CourseDirectory.db_url = os.environ.get(
+    "NBGRADER_DB_URL",
+    "sqlite:///" + os.path.join(os.path.dirname(os.path.abspath(__file__)), "gradebook.db"),
+)
+# Authoring files that sit next to a source notebook but must never reach students.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    ".*",
+    "mutants.py",
+]
+
+# --- releasing ----------------------------------------------------------------------------
+c.IncludeHeaderFooter.header = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "source", "header.ipynb"
+)
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# --- executing (validate, autograde) ------------------------------------------------------
+# A notebook's first cell imports TensorFlow (~3 s on 2 cores); a cell gets 120 s.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+# nbgrader gives a test cell 0 points if it wrote anything to stderr, and TensorFlow logs to
+# stderr at import. Kernels inherit this process's environment, so silence TF here as well as
+# in each notebook's setup cell (both variables are needed, either alone still prints).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -1,0 +1,84 @@
+"""Every assignment in the syllabus exists and follows the notebook conventions (DESIGN.md)."""
+
+from __future__ import annotations
+
+import re
+
+from autograder.coursedir import exercise_points, nbgrader_cells, read_notebook
+from autograder.synth import load_mutants
+from course.syllabus import ASSIGNMENTS
+
+GRADE_ID = re.compile(r"^(setup|ex\d+_[a-z0-9_]+)$")
+
+
+def test_assignment_ids_are_numbered_unique_and_in_order():
+    ids = [a.id for a in ASSIGNMENTS]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [a.number for a in ASSIGNMENTS] == list(range(1, len(ASSIGNMENTS) + 1))
+
+
+def test_points_in_syllabus_match_the_notebook(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    auto = sum(exercise_points(nb).values())
+    total = sum(exercise_points(nb, autograded_only=False).values())
+    assert auto == assignment.autograded_points, f"notebook has {auto} autograded points"
+    assert total - auto == assignment.manual_points, f"notebook has {total - auto} manual points"
+
+
+def test_notebook_opens_with_title_objectives_and_locked_quiet_setup(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    intro = nb.cells[0]
+    assert intro.cell_type == "markdown" and intro.source.startswith("# ")
+    assert "After this notebook you will be able to" in intro.source
+    assert 3 <= len(assignment.objectives) <= 6
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    meta = setup.metadata.get("nbgrader", {})
+    assert meta.get("locked") and meta.get("grade_id") == "setup", "first code cell: locked setup"
+    src = setup.source
+    assert src.index("quiet_tensorflow()") < src.index("import tensorflow"), (
+        "TensorFlow must be silenced before it is imported (stderr costs test cells their points)"
+    )
+    assert "seed_everything(" in src
+
+
+def test_graded_cells_have_readable_ids_and_every_exercise_is_tested(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    cells = nbgrader_cells(nb)
+    for cell in cells:
+        assert GRADE_ID.match(cell.grade_id), f"grade id {cell.grade_id!r} is not readable"
+    solutions = {c.exercise for c in cells if c.is_solution and c.cell_type == "code"}
+    tested = {c.exercise for c in cells if c.autograded}
+    assert solutions == tested, (
+        f"untested: {solutions - tested}, tests without a solution cell: {tested - solutions}"
+    )
+    manual = [c for c in cells if c.is_test and c.cell_type == "markdown"]
+    assert manual, "every assignment has a written answer graded by hand"
+
+
+def test_every_test_cell_has_a_docstring_and_hidden_tests(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and cell.cell_type == "code":
+            assert cell.source.lstrip().startswith('"""'), f"{meta['grade_id']}: start with a docstring"
+            assert "### BEGIN HIDDEN TESTS" in cell.source, f"{meta['grade_id']}: no hidden tests"
+
+
+def test_source_notebook_is_stored_executed_without_errors_or_stderr(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "re-execute the source notebook: make execute"
+    for c in code:
+        for out in c.outputs:
+            assert out.output_type != "error", f"stored error in cell: {c.source[:60]!r}"
+            assert out.get("name") != "stderr", f"stored stderr in cell: {c.source[:60]!r}"
+
+
+def test_mutants_target_real_solution_cells(repo, assignment):
+    nb = read_notebook(repo.source_notebook(assignment))
+    solution_ids = {c.grade_id for c in nbgrader_cells(nb) if c.is_solution and c.cell_type == "code"}
+    mutants = load_mutants(repo.mutants_file(assignment))
+    assert mutants, "list the typical wrong answers in mutants.py"
+    for m in mutants:
+        assert m.cell in solution_ids, f"mutant targets unknown cell {m.cell!r}"
+        assert m.why.strip(), "every mutant says which misconception it is"
