@@ -1,0 +1,477 @@
+"""The sandbox one grading kernel runs in: a bubblewrap command line and resource limits.
+
+Student code is untrusted. Stock nbgrader runs it with the instructor's rights, from inside the
+course directory, with the network up (see README, "Threat model"). Here a kernel (or the fork
+server that forks kernels) is started as ``bwrap_prefix(...) + argv``:
+
+* new network, PID, IPC, UTS (and, where possible, cgroup) namespaces: no interface but an
+  isolated loopback, no other process of the machine visible or signalable;
+* a filesystem of read-only binds: ``/usr`` and the ``/lib*``, ``/bin``, ``/sbin`` links, a few
+  files of ``/etc``, the Python prefixes (base interpreter and virtualenv) and the ``course`` and
+  ``autograder`` packages. The course directory itself is a tmpfs with only those read-only
+  pieces bound back, so ``source/`` (solutions, hidden tests), ``release/``, ``submitted/`` (other
+  students), ``autograded/``, ``gradebook.db`` and ``nbgrader_config.py`` do not exist inside;
+* one private writable scratch directory (the kernel's working directory and ``$HOME``), one
+  writable runtime directory for the kernel's ipc sockets and connection file, and a small
+  tmpfs ``/tmp``; every other path is read-only or absent;
+* a cleared environment (no ``NBGRADER_*``, no database URLs, no ``JPY_PARENT_PID``);
+* no capabilities, ``PR_SET_NO_NEW_PRIVS``, a new session (no TIOCSTI on the grader's tty), and
+  ``--die-with-parent``: killing the bwrap process kills everything inside.
+
+Resource limits (``apply_rlimits``, called in each kernel process right after it is forked):
+address space, CPU seconds, open files, file size, processes, no core dumps. ``RLIMIT_NPROC``
+counts every task (threads included) of the *real uid*, and Linux never enforces it for uid 0
+(``INIT_USER`` is exempt in ``copy_process``, whatever the capabilities). So when the grader runs
+as root, the sandboxed program is started under a dedicated unprivileged uid (``setpriv`` inside
+the sandbox, after bwrap built it as root): each sandbox gets its own uid, so the limit counts
+that sandbox's tasks only, and a fork bomb in one sandbox cannot starve another. When the grader
+is not root, bwrap creates a user namespace and the count is per namespace, which is per sandbox.
+
+What this does not bound: the machine's total memory (``RLIMIT_AS`` is per process; a forked
+process gets its own 4 GiB) and total disk use in the scratch directory (``RLIMIT_FSIZE`` is per
+file). Both need cgroups; the process limit and timeouts keep them small in practice.
+
+Policy values come from ``SandboxPolicy`` defaults, then a ``c.Sandbox`` section of the course's
+``nbgrader_config.py`` (nbgrader ignores sections it does not know), then CLI flags::
+
+    c.Sandbox.address_space_mb = 4096   # RLIMIT_AS per kernel process
+    c.Sandbox.cpu_seconds = 600         # RLIMIT_CPU per kernel process (SIGXCPU, then SIGKILL)
+    c.Sandbox.open_files = 1024         # RLIMIT_NOFILE
+    c.Sandbox.file_size_mb = 64         # RLIMIT_FSIZE (a bigger write fails with EFBIG)
+    c.Sandbox.processes = 512           # RLIMIT_NPROC: processes AND threads of the sandbox
+    c.Sandbox.cell_timeout = 120        # seconds of wall clock per cell
+    c.Sandbox.notebook_timeout = 600    # seconds of wall clock per notebook
+    c.Sandbox.tmp_size_mb = 256         # size of the tmpfs /tmp inside the sandbox
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from autograder.coursedir import CONFIG_FILE, CourseError
+
+MiB = 1024 * 1024
+
+INSTALL_HINT = (
+    "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
+    "`sudo dnf install bubblewrap`), or pass --no-sandbox to grade trusted submissions "
+    "without isolation"
+)
+
+UNSANDBOXED_WARNING = (
+    "WARNING: grading WITHOUT the sandbox (--no-sandbox). Student code runs with your rights: "
+    "it can read source/ (solutions and hidden tests) and other students' submissions, write "
+    "the gradebook, use the network and exhaust the machine. Use this only for trusted notebooks."
+)
+
+# Files of /etc that Python, NumPy and TensorFlow read; absent ones are skipped.
+ETC_FILES = (
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/os-release",
+    "/etc/fonts",  # matplotlib runs fc-list, which complains on stderr without it
+)
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Inside the course directory only these are visible (read-only), when they exist.
+COURSE_VISIBLE = (".venv", "course", "autograder")
+# What the course directory must never show inside the sandbox (checked by tests).
+COURSE_SECRETS = ("source", "release", "submitted", "autograded", "feedback", "gradebook.db", CONFIG_FILE)
+# The environment a sandboxed program gets (everything else is cleared).
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# Sandboxes started by a root grader run under uids from here up (see _sandbox_uid).
+UID_BASE = 0x40000000
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """Limits for one grading kernel. Defaults fit a 2-core machine grading TensorFlow notebooks."""
+
+    enabled: bool = True
+    # RLIMIT_AS. TensorFlow maps ~2 GiB of address space at import and dies creating its
+    # thread pools below ~1.5 GiB; 4 GiB leaves room for the exercises and stops a memory bomb.
+    address_space_mb: int = 4096
+    # RLIMIT_CPU per kernel process (all its threads). A notebook's cells need a few seconds.
+    cpu_seconds: int = 600
+    # RLIMIT_NOFILE. A TensorFlow kernel keeps ~60 descriptors open.
+    open_files: int = 1024
+    # RLIMIT_FSIZE: the largest file a kernel may write.
+    file_size_mb: int = 64
+    # RLIMIT_NPROC: tasks (processes AND threads) of the sandbox's uid. A TensorFlow kernel on
+    # 2 cores runs ~40 threads; a fork bomb stops here.
+    processes: int = 512
+    # Wall clock, enforced by the executor (nbclient) rather than by the kernel.
+    cell_timeout: float = 120.0
+    notebook_timeout: float = 600.0
+    # The tmpfs mounted on /tmp inside the sandbox (RAM-backed, so small).
+    tmp_size_mb: int = 256
+    # Extra read-only paths to show inside (data files an assignment ships, another prefix).
+    extra_ro_paths: tuple[str, ...] = field(default_factory=tuple)
+
+    def with_overrides(self, **values) -> SandboxPolicy:
+        """A copy with the given fields changed; None values are ignored (unset CLI flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CourseError(f"unknown sandbox setting(s) {unknown}; known: {sorted(known)}")
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def from_config(cls, course_root: Path, **overrides) -> SandboxPolicy:
+        """Defaults, then `c.Sandbox.*` from the course's nbgrader_config.py, then `overrides`."""
+        policy = cls().with_overrides(**read_config_section(Path(course_root) / CONFIG_FILE))
+        return policy.with_overrides(**overrides)
+
+
+def read_config_section(config_file: Path, section: str = "Sandbox") -> dict:
+    """The `c.<section>.*` values of an nbgrader_config.py, read with traitlets' own loader."""
+    if not config_file.exists():
+        return {}
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    try:
+        cfg = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
+    except ConfigFileNotFound:
+        return {}
+    except Exception as e:  # the file is Python: report any error in it as the user's to fix
+        raise CourseError(f"{config_file}: cannot load ({type(e).__name__}: {e})") from None
+    values = dict(cfg[section]) if section in cfg else {}
+    defaults = {f.name: f.default for f in fields(SandboxPolicy) if f.name != "extra_ro_paths"}
+    for key, value in values.items():
+        if key == "extra_ro_paths":
+            values[key] = tuple(str(p) for p in value)
+        elif key in defaults and not isinstance(value, type(defaults[key])):
+            if isinstance(defaults[key], float) and isinstance(value, int):
+                values[key] = float(value)
+            else:
+                raise CourseError(
+                    f"{config_file}: c.{section}.{key} must be a {type(defaults[key]).__name__}, "
+                    f"got {value!r}"
+                )
+    return values
+
+
+# --- is bubblewrap there? ----------------------------------------------------------------------
+
+
+def require_bwrap() -> str:
+    """The path of a working `bwrap`, or a CourseError saying how to install it."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise CourseError(f"bubblewrap (`bwrap`) is not installed: {INSTALL_HINT}")
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        raise CourseError("`setpriv` (util-linux) is needed to drop root inside the sandbox")
+    probe = [path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    try:
+        r = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CourseError(f"bubblewrap does not run: {e}") from None
+    if r.returncode != 0:
+        raise CourseError(
+            f"bubblewrap is installed but cannot create a sandbox here ({r.stderr.strip()}); "
+            "unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone"
+            " or an AppArmor profile for bwrap), or run the grader as root"
+        )
+    return path
+
+
+def warn_unsandboxed() -> None:
+    """Say loudly, on stderr, that student code runs without isolation."""
+    print(UNSANDBOXED_WARNING, file=sys.stderr, flush=True)
+    warnings.warn(UNSANDBOXED_WARNING, RuntimeWarning, stacklevel=2)
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+_uid_counter = 0
+
+
+def _sandbox_uid() -> int:
+    """A uid no other living sandbox started from this machine uses: from this process's pid.
+
+    RLIMIT_NPROC counts the tasks of a uid machine-wide, so sandboxes must not share one.
+    """
+    global _uid_counter
+    _uid_counter = (_uid_counter + 1) % 256
+    return UID_BASE + (os.getpid() << 8) + _uid_counter
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One sandbox: where its writable directories are on the host, and how to start a program in it.
+
+    `scratch` is the kernel's working directory and HOME (a fork server makes one per notebook
+    below it); `runtime` holds the ipc sockets and connection files. Both are bound read-write at
+    the same path inside, so host and sandbox agree on connection-file paths.
+    """
+
+    policy: SandboxPolicy
+    course_root: Path
+    scratch: Path
+    runtime: Path
+    uid: int | None  # the uid the program runs as when the grader is root; None otherwise
+
+    @classmethod
+    def create(cls, policy: SandboxPolicy, course_root: Path, workdir: Path) -> Sandbox:
+        """Make `workdir`/scratch and `workdir`/run, owned by the sandbox's uid."""
+        scratch, runtime = Path(workdir) / "scratch", Path(workdir) / "run"
+        uid = _sandbox_uid() if (os.geteuid() == 0 and policy.enabled) else None
+        for d in (scratch, runtime):
+            d.mkdir(parents=True, exist_ok=True)
+            # 0711: bwrap (root without capabilities) must be able to chdir into scratch.
+            os.chmod(d, 0o711 if d is scratch else 0o700)
+            if uid is not None:
+                os.chown(d, uid, uid)
+        return cls(policy, Path(course_root).resolve(), scratch.resolve(), runtime.resolve(), uid)
+
+    def env(self) -> dict[str, str]:
+        """The whole environment of the sandboxed program."""
+        home = str(self.scratch)
+        return {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": "student",
+            "LOGNAME": "student",
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "JUPYTER_RUNTIME_DIR": str(self.runtime),
+            "IPYTHONDIR": "/tmp/ipython",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "MPLBACKEND": "agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **QUIET_TF,
+        }
+
+    def ro_paths(self) -> list[Path]:
+        """Host paths shown read-only, in mount order (system, Python prefixes, course pieces)."""
+        paths = [Path(p) for p in ETC_FILES if os.path.lexists(p)]
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        paths += sorted(Path(p).resolve() for p in prefixes)
+        import autograder
+        import course
+
+        paths += [Path(m.__file__).resolve().parent for m in (course, autograder)]
+        paths += [self.course_root / name for name in COURSE_VISIBLE]
+        paths += [Path(p).resolve() for p in self.policy.extra_ro_paths]
+        unique = dict.fromkeys(p for p in paths if p.exists())
+        return list(unique)
+
+    def prefix(self) -> list[str]:
+        """The argv prefix that starts a program inside this sandbox ([] when disabled)."""
+        if not self.policy.enabled:
+            return []
+        argv = [
+            require_bwrap(),
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+        ]
+        if self.uid is not None:  # bwrap runs as root: keep only what setpriv needs to drop it
+            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--clearenv", "--unsetenv", "JPY_PARENT_PID"]
+        for k, v in self.env().items():
+            argv += ["--setenv", k, v]
+        argv += _mounts(self)
+        argv += ["--chdir", str(self.scratch)]
+        if self.uid is not None:
+            argv += [
+                shutil.which("setpriv") or "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--",
+            ]
+        return argv
+
+
+def _mounts(sb: Sandbox) -> list[str]:
+    """bwrap mount arguments. Order matters: later mounts cover earlier ones."""
+    out: list[str] = []
+    binds: list[Path] = []  # destinations of host binds: their subdirectories exist on the host
+    made: set[Path] = {Path("/")}
+
+    def parents(dest: Path) -> None:
+        # bwrap creates missing parents with mode 0700 when it runs as root, which would lock
+        # the sandbox's uid out of e.g. /root/.pyenv/...: create them 0755 first.
+        for a in reversed(dest.parents):
+            if a in made or any(a == b or b in a.parents for b in binds):
+                continue
+            out.extend(["--perms", "0755", "--dir", str(a)])
+            made.add(a)
+
+    def bind(flag: str, path: Path) -> None:
+        parents(path)
+        out.extend([flag, str(path), str(path)])
+        binds.append(path)
+
+    for d in SYSTEM_DIRS:
+        p = Path(d)
+        if p.is_symlink():
+            out.extend(["--symlink", os.readlink(p), d])
+        elif p.is_dir():
+            bind("--ro-bind", p)
+    out.extend(["--proc", "/proc", "--dev", "/dev"])
+    out.extend(["--perms", "1777", "--size", str(sb.policy.tmp_size_mb * MiB), "--tmpfs", "/tmp"])
+    made.add(Path("/tmp"))
+    root = sb.course_root
+    inside = [p for p in sb.ro_paths() if p == root or root in p.parents]
+    for p in sb.ro_paths():
+        if p not in inside:
+            bind("--ro-bind", p)
+    # Hide the course directory: an empty tmpfs, then only the allowed pieces bound back.
+    parents(root)
+    out.extend(["--perms", "0755", "--tmpfs", str(root)])
+    binds[:] = [b for b in binds if not (b == root or root in b.parents)]
+    made.add(root)
+    for p in inside:
+        if p != root:
+            bind("--ro-bind", p)
+    for p in (sb.scratch, sb.runtime):
+        bind("--bind", p)
+    # Last, make the course directory's tmpfs read-only (the binds on it stay as they are).
+    out.extend(["--remount-ro", str(root)])
+    return out
+
+
+# --- inside the kernel process -------------------------------------------------------------------
+
+
+def _lower(which: int, soft: int, hard: int | None = None) -> None:
+    """Set a limit, never above the current hard limit (raising it needs privileges)."""
+    hard = soft if hard is None else hard
+    cur_soft, cur_hard = resource.getrlimit(which)
+    if cur_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, cur_hard), min(hard, cur_hard)
+    resource.setrlimit(which, (soft, hard))
+
+
+def apply_rlimits(policy: SandboxPolicy, *, sandboxed: bool | None = None) -> None:
+    """Apply the policy's limits to the calling process (and so to everything it starts).
+
+    Call it in the kernel process right after fork, before any student code. The process limit
+    is applied only inside the sandbox: outside, RLIMIT_NPROC would count every process of the
+    grader's user (and is ignored for root), so it would either break honest kernels or do nothing.
+    """
+    sandboxed = policy.enabled if sandboxed is None else sandboxed
+    _lower(resource.RLIMIT_AS, policy.address_space_mb * MiB)
+    _lower(resource.RLIMIT_CPU, policy.cpu_seconds, policy.cpu_seconds + 5)
+    _lower(resource.RLIMIT_NOFILE, policy.open_files)
+    _lower(resource.RLIMIT_FSIZE, policy.file_size_mb * MiB)
+    _lower(resource.RLIMIT_CORE, 0)
+    if sandboxed:
+        _lower(resource.RLIMIT_NPROC, policy.processes)
+
+
+def expected_rlimits(policy: SandboxPolicy) -> dict[str, tuple[int, int]]:
+    """What `resource.getrlimit` reports in a kernel after `apply_rlimits(policy)` (for checks)."""
+    return {
+        "RLIMIT_AS": (policy.address_space_mb * MiB,) * 2,
+        "RLIMIT_CPU": (policy.cpu_seconds, policy.cpu_seconds + 5),
+        "RLIMIT_NOFILE": (policy.open_files,) * 2,
+        "RLIMIT_FSIZE": (policy.file_size_mb * MiB,) * 2,
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_NPROC": (policy.processes,) * 2,
+    }
+
+
+def kill_strays() -> int:
+    """Inside a sandbox (its own PID namespace), SIGKILL every process but this one and init.
+
+    A fork server calls it when no kernel is running, so that a student's background processes
+    (a fork loop that survived its kernel, a `setsid` daemon) do not outlive their notebook.
+    Returns how many were signalled.
+    """
+    import signal
+
+    me = os.getpid()
+    n = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in (1, me):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                n += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return n
+
+
+def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:
+    """argv of a plain (not forked) IPython kernel that applies `policy`'s limits first.
+
+    For jupyter_client kernel specs: ``{connection_file}`` is filled in by the kernel manager.
+    A fork server does the same in each forked child with `apply_rlimits`.
+    """
+    import json
+    from dataclasses import asdict
+
+    limits = json.dumps(asdict(policy))
+    return [python or sys.executable, "-m", "autograder.sandbox", limits, "-f", "{connection_file}"]
+
+
+def kernel_manager(sandbox: Sandbox, name: str = "kernel"):
+    """A jupyter_client KernelManager whose kernel runs in `sandbox` (plain start, no fork server).
+
+    ipc transport in the sandbox's runtime directory, interrupt by message (a signal to bwrap
+    would not reach the kernel), and the connection file readable by the sandbox's uid only.
+    Used by the tests and as the simplest way to run one notebook in the sandbox.
+    """
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpec
+
+    class SandboxedKernelManager(KernelManager):
+        def write_connection_file(self, **kw):
+            super().write_connection_file(**kw)
+            if sandbox.uid is not None:
+                os.chown(self.connection_file, sandbox.uid, sandbox.uid)
+
+    km = SandboxedKernelManager(
+        transport="ipc",
+        ip=str(sandbox.runtime / name),
+        connection_file=str(sandbox.runtime / f"{name}.json"),
+    )
+    km._kernel_spec = KernelSpec(
+        argv=sandbox.prefix() + kernel_argv(sandbox.policy),
+        language="python",
+        display_name="Python 3 (sandboxed)",
+        interrupt_mode="message",
+    )
+    return km
+
+
+def _main(argv: list[str]) -> None:
+    import json
+
+    data = json.loads(argv[0])
+    data["extra_ro_paths"] = tuple(data.get("extra_ro_paths", ()))
+    apply_rlimits(SandboxPolicy(**data))
+    from ipykernel.kernelapp import launch_new_instance
+
+    # parent_handle=1: no parent poller (the parent is outside the PID namespace) and no
+    # "Ctrl-C will not work" banner; interrupts arrive as messages (interrupt_mode "message").
+    launch_new_instance(argv=[*argv[1:], "--IPKernelApp.parent_handle=1"])
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

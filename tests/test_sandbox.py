@@ -1,0 +1,420 @@
+"""The grading sandbox, shown from code running INSIDE a real IPython kernel started in it.
+
+Every test here needs bubblewrap: without it `require_bwrap()` raises and the tests fail
+(they never skip), because grading untrusted code without the sandbox is not a supported setup.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.coursedir import REPO_ROOT, CourseError
+from autograder.sandbox import (
+    COURSE_SECRETS,
+    Sandbox,
+    SandboxPolicy,
+    expected_rlimits,
+    kernel_manager,
+    read_config_section,
+    require_bwrap,
+)
+
+pytestmark = pytest.mark.slow
+
+# Non-default limits, so the test shows the configured values (not defaults) reach the kernel.
+POLICY = SandboxPolicy(address_space_mb=3072, cpu_seconds=300, open_files=512, file_size_mb=8, processes=128)
+
+
+def run_code(kc, code: str, timeout: float = 120) -> tuple[str, str, str]:
+    """Execute `code` in the kernel: (status, stdout, error name)."""
+    out, err = [], []
+
+    def hook(msg):
+        c = msg["content"]
+        if msg["msg_type"] == "stream":
+            out.append(c["text"])
+        elif msg["msg_type"] == "error":
+            err.append(c["ename"])
+
+    reply = kc.execute_interactive(textwrap.dedent(code), timeout=timeout, output_hook=hook)
+    return reply["content"]["status"], "".join(out), "".join(err)
+
+
+def host_tasks_of(uid: int) -> int:
+    """Tasks (processes) of `uid` anywhere on the machine, seen from outside the sandbox."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                n += os.stat(f"/proc/{pid}").st_uid == uid
+            except FileNotFoundError:
+                pass
+    return n
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP port listening on the host's loopback: the kernel must not reach it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    yield s.getsockname()[1]
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    require_bwrap()  # fails, does not skip, when bubblewrap is missing
+    return Sandbox.create(POLICY, REPO_ROOT, tmp_path_factory.mktemp("sandbox"))
+
+
+@pytest.fixture(scope="module")
+def kernel(sandbox):
+    km = kernel_manager(sandbox)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    if sandbox.uid is not None:  # nothing of the sandbox outlives its kernel
+        deadline = time.time() + 10
+        while host_tasks_of(sandbox.uid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert host_tasks_of(sandbox.uid) == 0
+
+
+def test_runs_as_unprivileged_user_without_capabilities(kernel):
+    status, out, _ = run_code(
+        kernel,
+        """
+        import os
+        caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapPrm'))]
+        print(os.getuid(), os.geteuid(), caps)
+        """,
+    )
+    uid, euid, caps = out.split(maxsplit=2)
+    assert status == "ok" and uid == euid and int(uid) != 0
+    assert caps.strip() == "['0000000000000000', '0000000000000000']"
+
+
+def test_no_network(kernel, listener):
+    status, out, _ = run_code(
+        kernel,
+        f"""
+        import socket
+        print(sorted(name for _, name in socket.if_nameindex()))
+        try:
+            socket.create_connection(("127.0.0.1", {listener}), timeout=5)
+            print("connected")
+        except OSError as e:
+            print(type(e).__name__)
+        """,
+    )
+    assert status == "ok"
+    assert out.split("\n")[:2] == ["['lo']", "ConnectionRefusedError"]
+
+
+def test_course_secrets_are_invisible(kernel):
+    root = REPO_ROOT
+    present = [name for name in COURSE_SECRETS if (root / name).exists()]
+    assert "source" in present and "nbgrader_config.py" in present  # there to be hidden
+    status, out, _ = run_code(
+        kernel,
+        f"""
+        import os
+        root = {str(root)!r}
+        print(sorted(os.listdir(root)))
+        print([n for n in {COURSE_SECRETS!r} if os.path.lexists(os.path.join(root, n))])
+        print(os.path.exists(os.path.join(os.getcwd(), "../../../source")))
+        """,
+    )
+    visible, secrets, relative = out.split("\n")[:3]
+    assert status == "ok"
+    assert visible == str(sorted({".venv", "autograder", "course"}))
+    assert secrets == "[]" and relative == "False"
+
+
+def test_other_students_and_host_paths_are_invisible(kernel, sandbox):
+    # Another student's scratch directory next to this one, and the grader's home.
+    other = sandbox.scratch.parent.parent / "other_student"
+    other.mkdir(exist_ok=True)
+    (other / "answer.py").write_text("secret = 42\n")
+    status, out, _ = run_code(
+        kernel,
+        f"""
+        import os
+        print([p for p in ({str(other)!r}, {str(REPO_ROOT / "submitted")!r}, "/root/.bashrc",
+                           "/work/shared", "/home") if os.path.exists(p)])
+        print(sorted(os.listdir("/")))
+        """,
+    )
+    assert status == "ok"
+    seen, top = out.split("\n")[:2]
+    assert seen == "[]"
+    assert "home" not in top and "mnt" not in top and "var" not in top
+
+
+def test_writes_outside_scratch_fail(kernel, sandbox):
+    targets = [
+        REPO_ROOT / "gradebook.db",
+        REPO_ROOT / "new_file",
+        REPO_ROOT / "course" / "evil.py",
+        REPO_ROOT / ".venv" / "lib" / "evil.pth",
+        Path("/usr/evil"),
+        Path("/etc/evil"),
+        Path(sys.base_prefix) / "evil",
+    ]
+    status, out, _ = run_code(
+        kernel,
+        f"""
+        import os
+        results = []
+        for t in {[str(t) for t in targets]!r}:
+            try:
+                with open(t, "a") as f:
+                    f.write("x")
+                results.append("written")
+            except OSError as e:
+                results.append(type(e).__name__)
+        open("mine.txt", "w").write("ok")  # the scratch directory is writable
+        print(results)
+        print(os.path.abspath("mine.txt"))
+        """,
+    )
+    results, mine = out.split("\n")[:2]
+    assert status == "ok"
+    assert "written" not in results, results
+    assert Path(mine) == sandbox.scratch / "mine.txt" and (sandbox.scratch / "mine.txt").exists()
+    for t in targets[1:]:
+        assert not t.exists(), t
+
+
+def test_rlimits_are_the_configured_ones(kernel):
+    status, out, _ = run_code(
+        kernel,
+        f"""
+        import resource
+        print({{n: resource.getrlimit(getattr(resource, n)) for n in {sorted(expected_rlimits(POLICY))!r}}})
+        """,
+    )
+    assert status == "ok"
+    assert eval(out) == expected_rlimits(POLICY)
+
+
+def test_file_size_limit(kernel):
+    status, out, _ = run_code(
+        kernel,
+        """
+        try:
+            with open("big.bin", "wb") as f:
+                f.write(b"x" * (9 * 1024 * 1024))
+            print("written")
+        except OSError as e:
+            print(e.errno)
+        """,
+    )
+    assert status == "ok" and out.strip() == "27"  # EFBIG
+
+
+def test_tensorflow_works(kernel):
+    status, out, _ = run_code(
+        kernel,
+        """
+        import tensorflow as tf
+        v = tf.Variable([1.0, 2.0])
+        v.assign_add([1.0, 1.0])
+        print(v.numpy().tolist())
+        """,
+    )
+    assert (status, out.strip()) == ("ok", "[2.0, 3.0]")
+
+
+def test_memory_bomb_raises_memory_error_and_kernel_survives(kernel):
+    status, out, err = run_code(
+        kernel,
+        """
+        hog = []
+        try:
+            while True:
+                hog.append(bytearray(256 * 1024 * 1024))
+        except MemoryError:
+            print("MemoryError after", len(hog) * 256, "MiB")
+        del hog
+        """,
+    )
+    assert status == "ok" and out.startswith("MemoryError after"), (out, err)
+    assert int(out.split()[2]) < POLICY.address_space_mb
+    assert run_code(kernel, "print(1 + 1)")[1].strip() == "2"
+
+
+def test_fork_loop_is_stopped_by_the_process_limit(kernel):
+    status, out, _ = run_code(
+        kernel,
+        """
+        import os, time
+        pids, err = [], None
+        try:
+            for _ in range(10_000):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                pids.append(pid)
+        except OSError as e:
+            err = type(e).__name__
+        for p in pids:
+            os.kill(p, 9)
+            os.waitpid(p, 0)
+        print(len(pids), err)
+        """,
+    )
+    n, err = out.split()
+    assert status == "ok" and err == "BlockingIOError"
+    assert 0 < int(n) < POLICY.processes
+
+
+def test_sandbox_environment_is_clean(kernel):
+    status, out, _ = run_code(
+        kernel,
+        """
+        import os
+        print(sorted(k for k in os.environ if k.startswith(("NBGRADER", "JPY_", "NBGRADER_DB"))))
+        """,
+    )
+    assert (status, out.strip()) == ("ok", "[]")
+
+
+def test_interrupt_by_message(kernel):
+    import threading
+
+    def interrupt_soon():  # what KernelManager.interrupt_kernel sends in "message" mode
+        time.sleep(1.0)
+        msg = kernel.session.msg("interrupt_request", {})
+        kernel.control_channel.send(msg)
+
+    threading.Thread(target=interrupt_soon, daemon=True).start()
+    status, _, err = run_code(kernel, "while True:\n    pass", timeout=60)
+    assert (status, err) == ("error", "KeyboardInterrupt")
+
+
+def test_true_fork_bomb_is_contained_and_killed_with_its_sandbox(tmp_path):
+    """`while True: os.fork()` in a sandbox: the machine keeps working, and killing bwrap ends it."""
+    require_bwrap()
+    policy = SandboxPolicy(processes=64)
+    sb = Sandbox.create(policy, REPO_ROOT, tmp_path)
+    bomb = textwrap.dedent(
+        f"""
+        import os, resource
+        resource.setrlimit(resource.RLIMIT_NPROC, ({policy.processes}, {policy.processes}))
+        print("armed", flush=True)
+        while True:
+            try:
+                os.fork()
+            except OSError:
+                pass
+        """
+    )
+    proc = subprocess.Popen(sb.prefix() + [sys.executable, "-c", bomb], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "armed"
+        time.sleep(2)
+        if sb.uid is not None:
+            assert 1 < host_tasks_of(sb.uid) <= policy.processes
+        # The grader can still start processes while the bomb runs.
+        assert subprocess.run(["true"], timeout=10).returncode == 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    if sb.uid is not None:
+        deadline = time.time() + 10
+        while host_tasks_of(sb.uid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert host_tasks_of(sb.uid) == 0
+
+
+def test_kernel_ignoring_sigint_dies_with_its_sandbox(tmp_path):
+    """A cell that ignores interrupts: killing the kernel (bwrap) ends it and its children."""
+    require_bwrap()
+    sb = Sandbox.create(SandboxPolicy(), REPO_ROOT, tmp_path)
+    km = kernel_manager(sb)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        kc.execute(
+            "import os, signal, subprocess\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "child = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+            "while True:\n    pass\n"
+        )
+        time.sleep(2)
+        km.interrupt_kernel()
+        time.sleep(1)
+        assert km.is_alive()  # the interrupt was ignored
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert not km.is_alive()
+    if sb.uid is not None:
+        deadline = time.time() + 10
+        while host_tasks_of(sb.uid) and time.time() < deadline:
+            time.sleep(0.1)
+        assert host_tasks_of(sb.uid) == 0
+
+
+def test_a_course_without_venv_inside_hides_everything(tmp_path):
+    """Another course layout: submissions and the gradebook of a course dir stay invisible."""
+    require_bwrap()
+    course = tmp_path / "course"
+    (course / "submitted" / "alice" / "01").mkdir(parents=True)
+    (course / "submitted" / "alice" / "01" / "nb.ipynb").write_text("{}")
+    (course / "source").mkdir()
+    (course / "gradebook.db").write_text("")
+    sb = Sandbox.create(SandboxPolicy(), course, tmp_path / "work")
+    code = f"import os; print(os.listdir({str(course)!r}))"
+    r = subprocess.run(sb.prefix() + [sys.executable, "-c", code], capture_output=True, text=True)
+    assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
+
+
+def test_require_bwrap_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CourseError, match="apt-get install bubblewrap"):
+        require_bwrap()
+
+
+def test_disabled_sandbox_has_no_prefix(tmp_path):
+    sb = Sandbox.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path)
+    assert sb.prefix() == [] and sb.uid is None
+
+
+def test_limits_from_nbgrader_config(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        "c.CourseDirectory.course_id = 'x'\n"
+        "c.Sandbox.address_space_mb = 2048\n"
+        "c.Sandbox.cell_timeout = 30\n"
+        "c.Sandbox.processes = 100\n"
+    )
+    policy = SandboxPolicy.from_config(tmp_path, processes=200, cpu_seconds=None)
+    assert (policy.address_space_mb, policy.cell_timeout, policy.processes) == (2048, 30.0, 200)
+    assert policy.cpu_seconds == SandboxPolicy().cpu_seconds
+    assert read_config_section(tmp_path / "missing.py") == {}
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Sandbox.adress_space_mb = 1\n")
+    with pytest.raises(CourseError, match="adress_space_mb"):
+        SandboxPolicy.from_config(tmp_path)
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Sandbox.processes = 'many'\n")
+    with pytest.raises(CourseError, match="processes must be a int"):
+        SandboxPolicy.from_config(tmp_path)
