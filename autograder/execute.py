@@ -1,0 +1,504 @@
+"""One notebook through one fresh kernel, cell by cell: timeouts, a dead kernel, hooks, timings.
+
+`NotebookRunner` is an nbclient ``NotebookClient`` (so nbgrader's Execute preprocessor can be
+built on it, see `autograder.grading`) that adds what grading untrusted notebooks needs:
+
+* kernels forked by a `ForkServer` (``kernels=``), or stock kernels when it is None;
+* a per-cell timeout (nbclient's ``timeout``, nbgrader's ``c.Execute.timeout``): the kernel is
+  interrupted; if it has not answered ``interrupt_grace`` seconds later it is killed;
+* a per-notebook wall-clock limit (``notebook_timeout``): the kernel is killed when it is reached;
+* a kernel that dies (``os._exit``, segfault, OOM kill, killed after a timeout) does not lose the
+  notebook: cells that ran keep their outputs (and so their points), the cell that was running
+  gets an error output saying how the kernel ended, later code cells get an error output saying
+  why they did not run (no later test cell can pass);
+* `ExecutionHooks`: code run silently in the kernel once it is up, before and after each cell,
+  and a check of each cell that may add outputs (the tamper guard plugs in here);
+* `CellRun` records: per code cell, its time and how it ended.
+
+Standalone use (the authoring gate, tests)::
+
+    with ForkServer() as kernels:
+        result = run_notebook(nb, kernels=kernels, timeout=30)
+    result.nb            # executed notebook (outputs filled in)
+    result.cells         # [CellRun(index, grade_id, seconds, status), ...]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import nbformat
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from traitlets import Any as AnyTrait
+from traitlets import Bool, Enum, Float
+
+from autograder.kernels import ForkKernelManager, ForkServer
+
+__all__ = [
+    "CellContext",
+    "CellRun",
+    "ExecutionHooks",
+    "ExecutionResult",
+    "NotebookRunner",
+    "Probe",
+    "error_output",
+    "run_notebook",
+]
+
+# Error names put into cells by the runner (a test cell with an error output scores 0).
+TIMEOUT_ENAME = "CellTimeoutError"  # the name nbgrader uses for a cell that timed out
+DEAD_ENAME = "DeadKernelError"  # the kernel died in (or before) this cell
+NOTEBOOK_TIMEOUT_ENAME = "NotebookTimeoutError"  # the notebook's wall-clock limit was reached
+
+# Statuses of a CellRun.
+OK, ERROR, TIMEOUT, DIED, NOT_RUN = "ok", "error", "timeout", "died", "not-run"
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    """An error output, as a kernel would have sent it (red in Jupyter, 0 points in nbgrader)."""
+    return nbformat.v4.new_output(
+        "error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]
+    )
+
+
+def _nbgrader_meta(cell: NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+@dataclass
+class CellContext:
+    """What a hook knows about the cell at hand."""
+
+    index: int  # position in nb.cells
+    cell: NotebookNode  # the cell itself: a hook may append outputs to cell.outputs
+    grade_id: str | None
+    is_test: bool  # an autograded test cell (nbgrader "grade" on a code cell)
+    is_solution: bool
+    points: float
+
+
+@dataclass
+class Probe:
+    """The result of code a hook ran silently in the kernel (not shown in the notebook)."""
+
+    code: str
+    status: str  # "ok", "error", "timeout" (killed or interrupted), "dead" (no kernel)
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None  # text/plain of the value of the last expression, if any
+    ename: str | None = None
+    evalue: str | None = None
+
+
+class ExecutionHooks:
+    """Extension points of `NotebookRunner`; subclass and override what you need.
+
+    The code a hook returns runs in the student's kernel with ``store_history=False``; its
+    output does not go into the notebook but into a `Probe` handed to `check_cell`.
+    """
+
+    def kernel_ready(self) -> str | None:
+        """Code to run once, in the fresh kernel, before the notebook's first cell."""
+        return None
+
+    def before_cell(self, ctx: CellContext) -> str | None:
+        """Code to run just before a code cell (e.g. restore what tests rely on)."""
+        return None
+
+    def after_cell(self, ctx: CellContext) -> str | None:
+        """Code to run just after a code cell (e.g. check nothing was tampered with)."""
+        return None
+
+    def check_cell(self, ctx: CellContext, before: Probe | None, after: Probe | None) -> None:
+        """Inspect a cell after it ran; may append outputs (an error output fails a test cell)."""
+
+
+@dataclass
+class CellRun:
+    """How one code cell ran."""
+
+    index: int
+    grade_id: str | None
+    is_test: bool
+    seconds: float
+    status: str  # "ok", "error", "timeout", "died", "not-run"
+    note: str = ""
+
+
+@dataclass
+class ExecutionResult:
+    """What `run_notebook` returns."""
+
+    nb: NotebookNode
+    cells: list[CellRun]
+    seconds: float
+    kernel_seconds: float | None  # kernel start until ready
+    stopped: str | None  # why cells stopped running (kernel died, time limit), None if all ran
+
+    @property
+    def cell_seconds(self) -> dict[int, float]:
+        return {c.index: c.seconds for c in self.cells}
+
+
+class NotebookRunner(NotebookClient):
+    """A NotebookClient for untrusted notebooks (see the module docstring)."""
+
+    kernels = AnyTrait(None, allow_none=True, help="a ForkServer, or None for stock kernels")
+    hooks = AnyTrait(None, allow_none=True, help="an ExecutionHooks, or None")
+    notebook_timeout = Float(
+        600.0,
+        allow_none=True,
+        help="Wall-clock seconds for the whole notebook (kernel start included); None: no limit. "
+        "When reached, the kernel is killed and the remaining cells are not run.",
+    ).tag(config=True)
+    interrupt_grace = Float(
+        5.0,
+        help="Seconds a kernel gets to stop a timed-out cell after an interrupt before it is killed.",
+    ).tag(config=True)
+    probe_timeout = Float(30.0, help="Seconds for code run by hooks.").tag(config=True)
+    interrupt_on_timeout = Bool(True, help="Interrupt a cell that timed out (else kill).").tag(config=True)
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
+    seed_working_dir = Bool(
+        True,
+        help="Copy the data files next to the notebook (not notebooks, not hidden files) into the "
+        "kernel's private working directory.",
+    ).tag(config=True)
+
+    # --- per-notebook state --------------------------------------------------------------------
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        self.cell_runs: list[CellRun] = []
+        self.stopped: str | None = None  # set once no more cells can run
+        self._deadline: float | None = None
+        self._timeout_kind: str | None = None
+        self._timeout_seconds: int | None = None
+        self._ready_done = False
+        self._kernel_started_at: float | None = None
+        self.kernel_seconds: float | None = None
+        self.ready_probe: Probe | None = None
+
+    def create_kernel_manager(self):
+        if self.kernels is None:
+            return super().create_kernel_manager()
+        self.km = ForkKernelManager(fork_server=self.kernels, config=self.config)
+        return self.km
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        self._kernel_started_at = time.monotonic()
+        if self.notebook_timeout:
+            self._deadline = self._kernel_started_at + self.notebook_timeout
+        await super().async_start_new_kernel(**kwargs)
+        if self.seed_working_dir and isinstance(self.km, ForkKernelManager):
+            src = self.resources.get("metadata", {}).get("path") if self.resources else None
+            if src:
+                _seed(Path(src), self.km)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if self._kernel_started_at is not None:
+            self.kernel_seconds = time.monotonic() - self._kernel_started_at
+        return kc
+
+    # --- timeouts ------------------------------------------------------------------------------
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        timeout = super()._get_timeout(cell)
+        if cell is not None and self._deadline is not None:
+            remaining = max(1, math.ceil(self._deadline - time.monotonic()))
+            if timeout is None or remaining < timeout:
+                timeout = remaining
+        return timeout
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
+        at_deadline = self._deadline is not None and time.monotonic() >= self._deadline - 0.5
+        if cell is None:  # kernel_info during startup
+            return await super()._async_handle_timeout(timeout, cell)
+        self._timeout_kind = "notebook" if at_deadline else "cell"
+        self._timeout_seconds = timeout
+        if not at_deadline and self.interrupt_on_timeout:
+            self.log.warning("Cell timed out after %ss: interrupting the kernel", timeout)
+            await _maybe_await(self.km.interrupt_kernel())
+            if await self._wait_for_shell_reply(self.interrupt_grace):
+                error = self.error_on_timeout or {
+                    "ename": TIMEOUT_ENAME,
+                    "evalue": "",
+                    "traceback": [f"{TIMEOUT_ENAME}: No reply from kernel before timeout"],
+                }
+                return {"content": {**error, "status": "error"}}
+            self.log.warning("Kernel ignored the interrupt for %ss: killing it", self.interrupt_grace)
+        await self._kill_kernel()
+        raise DeadKernelError("killed after a timeout")
+
+    async def _wait_for_shell_reply(self, seconds: float) -> bool:
+        """True if the kernel answered the (interrupted) request within `seconds`."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                msg = await _maybe_await(self.kc.shell_channel.get_msg(timeout=min(remaining, 0.5)))
+            except Empty:
+                if not await _maybe_await(self.km.is_alive()):
+                    return False
+                continue
+            if msg.get("msg_type") == "execute_reply":
+                return True
+        return False
+
+    async def _kill_kernel(self) -> None:
+        try:
+            await _maybe_await(self.km.signal_kernel(signal.SIGKILL))
+        except RuntimeError:  # already gone
+            pass
+
+    # --- cells ---------------------------------------------------------------------------------
+
+    def _context(self, cell: NotebookNode, index: int) -> CellContext:
+        meta = _nbgrader_meta(cell)
+        return CellContext(
+            index=index,
+            cell=cell,
+            grade_id=meta.get("grade_id"),
+            is_test=bool(meta.get("grade")) and cell.cell_type == "code",
+            is_solution=bool(meta.get("solution")),
+            points=float(meta.get("points", 0) or 0),
+        )
+
+    async def async_execute_cell(
+        self,
+        cell: NotebookNode,
+        cell_index: int,
+        execution_count: int | None = None,
+        store_history: bool = True,
+    ) -> NotebookNode:
+        if cell.cell_type != "code" or not cell.source.strip():
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        ctx = self._context(cell, cell_index)
+        if self.stopped is None and self._deadline is not None and time.monotonic() >= self._deadline:
+            self.stopped = self._notebook_limit_message(cell_index)
+            await self._kill_kernel()
+        if self.stopped is not None:
+            cell.outputs = [error_output(self._stopped_ename, f"not run: {self.stopped}")]
+            cell.execution_count = None
+            self.cell_runs.append(CellRun(cell_index, ctx.grade_id, ctx.is_test, 0.0, NOT_RUN, self.stopped))
+            return cell
+
+        hooks = self.hooks
+        if hooks is not None and not self._ready_done:
+            self._ready_done = True
+            code = hooks.kernel_ready()
+            if code:
+                self.ready_probe = await self.run_probe(code)
+        before = after = None
+        if hooks is not None and self.stopped is None:
+            code = hooks.before_cell(ctx)
+            if code:
+                before = await self.run_probe(code)
+
+        self._timeout_kind = None
+        status, note = OK, ""
+        t0 = time.monotonic()
+        if self.stopped is not None:  # a hook's code killed the kernel
+            cell.outputs = [error_output(self._stopped_ename, f"not run: {self.stopped}")]
+            status, note = NOT_RUN, self.stopped
+        else:
+            try:
+                cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+            except (DeadKernelError, CellTimeoutError) as e:
+                status, note = await self._after_death(cell, cell_index, e)
+            else:
+                if self._timeout_kind is not None:
+                    status, note = TIMEOUT, f"interrupted after {self._timeout_seconds} s"
+                    if not any(o.get("ename") == TIMEOUT_ENAME for o in cell.outputs):
+                        cell.outputs.append(
+                            error_output(TIMEOUT_ENAME, f"cell interrupted after {self._timeout_seconds} s")
+                        )
+                elif any(o.output_type == "error" for o in cell.outputs):
+                    status = ERROR
+        seconds = time.monotonic() - t0
+
+        if hooks is not None:
+            if self.stopped is None:
+                code = hooks.after_cell(ctx)
+                if code:
+                    after = await self.run_probe(code)
+            ctx.cell = cell
+            hooks.check_cell(ctx, before, after)
+        self.cell_runs.append(CellRun(cell_index, ctx.grade_id, ctx.is_test, seconds, status, note))
+        return cell
+
+    # nbclient binds its sync wrappers to its own coroutines; dispatch to the overrides instead.
+    def execute_cell(self, *args: Any, **kwargs: Any) -> NotebookNode:
+        return run_sync(self.async_execute_cell)(*args, **kwargs)
+
+    def start_new_kernel(self, **kwargs: Any) -> None:
+        return run_sync(self.async_start_new_kernel)(**kwargs)
+
+    def start_new_kernel_client(self):
+        return run_sync(self.async_start_new_kernel_client)()
+
+    @property
+    def _stopped_ename(self) -> str:
+        return NOTEBOOK_TIMEOUT_ENAME if self._timeout_kind == "notebook" else DEAD_ENAME
+
+    def _notebook_limit_message(self, index: int) -> str:
+        self._timeout_kind = "notebook"
+        return f"the notebook's time limit ({self.notebook_timeout:g} s) was reached at cell {index}"
+
+    async def _after_death(self, cell: NotebookNode, index: int, exc: Exception) -> tuple[str, str]:
+        """The kernel is gone while `cell` ran: say why in the cell, stop the notebook."""
+        kind = self._timeout_kind
+        if kind == "notebook":
+            self.stopped = self._notebook_limit_message(index)
+            cell.outputs.append(
+                error_output(NOTEBOOK_TIMEOUT_ENAME, f"{self.stopped}; the kernel was killed")
+            )
+            return TIMEOUT, self.stopped
+        if kind == "cell" or isinstance(exc, CellTimeoutError):
+            why = (
+                f"cell {index} timed out after {self._timeout_seconds} s and the "
+                f"kernel did not stop when interrupted, so it was killed"
+            )
+            self.stopped = why
+            cell.outputs.append(error_output(TIMEOUT_ENAME, why))
+            if isinstance(exc, CellTimeoutError):
+                await self._kill_kernel()
+            return TIMEOUT, why
+        how = self.km.exit_description() if isinstance(self.km, ForkKernelManager) else "died"
+        self.stopped = f"the kernel {how} while running cell {index}"
+        cell.outputs.append(error_output(DEAD_ENAME, self.stopped))
+        return DIED, self.stopped
+
+    # --- hooks' code ---------------------------------------------------------------------------
+
+    async def run_probe(self, code: str) -> Probe:
+        """Run `code` in the kernel silently (not stored in history, not in the notebook)."""
+        if self.stopped is not None or self.kc is None:
+            return Probe(code, "dead")
+        msg_id = self.kc.execute(
+            code, silent=False, store_history=False, allow_stdin=False, stop_on_error=False
+        )
+        probe = Probe(code, "ok")
+        deadline = time.monotonic() + self.probe_timeout
+        reply = None
+        while reply is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                msg = await _maybe_await(self.kc.shell_channel.get_msg(timeout=min(remaining, 1.0)))
+            except Empty:
+                if not await _maybe_await(self.km.is_alive()):
+                    how = self.km.exit_description() if isinstance(self.km, ForkKernelManager) else "died"
+                    self.stopped = f"the kernel {how} while the grader checked it"
+                    return Probe(code, "dead")
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                reply = msg
+        if reply is None:  # the kernel hangs in the hook's code: same treatment as a cell
+            await _maybe_await(self.km.interrupt_kernel())
+            if not await self._wait_for_shell_reply(self.interrupt_grace):
+                await self._kill_kernel()
+                self.stopped = "the kernel hung in the grader's checks and was killed"
+            return Probe(code, "timeout")
+        idle_by = time.monotonic() + self.iopub_timeout
+        while time.monotonic() < idle_by:
+            try:
+                msg = await _maybe_await(
+                    self.kc.iopub_channel.get_msg(timeout=max(0.05, idle_by - time.monotonic()))
+                )
+            except Empty:
+                break
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                break
+            if kind == "stream":
+                if content.get("name") == "stderr":
+                    probe.stderr += content.get("text", "")
+                else:
+                    probe.stdout += content.get("text", "")
+            elif kind == "execute_result":
+                probe.result = content.get("data", {}).get("text/plain")
+            elif kind == "error":
+                probe.ename, probe.evalue = content.get("ename"), content.get("evalue")
+        if reply["content"].get("status") == "error":
+            probe.status = "error"
+            probe.ename = probe.ename or reply["content"].get("ename")
+            probe.evalue = probe.evalue or reply["content"].get("evalue")
+        return probe
+
+
+async def _maybe_await(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
+
+
+def _seed(src: Path, km: ForkKernelManager) -> None:
+    """Copy the data files next to the notebook into the kernel's working directory."""
+    dest = km.scratch_dir
+    if dest is None or not src.is_dir():
+        return
+    for p in src.iterdir():
+        if p.name.startswith(".") or p.suffix == ".ipynb" or p.name == "__pycache__":
+            continue
+        target = dest / p.name
+        if target.exists():
+            continue
+        if p.is_dir():
+            shutil.copytree(p, target, symlinks=True)
+        elif p.is_file():
+            shutil.copy2(p, target)
+
+
+def run_notebook(
+    nb: NotebookNode,
+    *,
+    kernels: ForkServer | None = None,
+    timeout: int | None = 120,
+    notebook_timeout: float | None = 600.0,
+    interrupt_grace: float = 5.0,
+    hooks: ExecutionHooks | None = None,
+    cwd: str | Path | None = None,
+    **client_kwargs: Any,
+) -> ExecutionResult:
+    """Execute `nb` (in place) in a fresh kernel and report how every code cell ran.
+
+    Errors in cells never raise: they are outputs, like in Jupyter. Raises only when no kernel
+    could be started (`autograder.kernels.ForkServerError`, RuntimeError).
+    `cwd`: a directory whose data files the kernel should find in its working directory.
+    """
+    runner = NotebookRunner(
+        nb,
+        kernels=kernels,
+        timeout=timeout,
+        notebook_timeout=notebook_timeout,
+        interrupt_grace=interrupt_grace,
+        hooks=hooks,
+        allow_errors=True,
+        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+        **client_kwargs,
+    )
+    t0 = time.monotonic()
+    resources = {"metadata": {"path": str(cwd)}} if cwd else {}
+    runner.resources = resources
+    runner.execute(**({"cwd": str(cwd)} if cwd else {}))
+    return ExecutionResult(
+        nb=nb,
+        cells=list(runner.cell_runs),
+        seconds=time.monotonic() - t0,
+        kernel_seconds=runner.kernel_seconds,
+        stopped=runner.stopped,
+    )

@@ -1,0 +1,544 @@
+"""Fresh kernels, fast: each notebook gets a new IPython kernel process forked from a fork server.
+
+A `ForkServer` is a long-lived process (`autograder.forkserver`) that imported TensorFlow, Keras,
+NumPy and matplotlib once; it forks one child per kernel, and the child becomes an ordinary
+``ipykernel`` kernel (~0.4 s instead of ~3.6 s for ``python -m ipykernel_launcher`` plus
+``import tensorflow``). Every notebook still runs in its own fresh process, in its own session,
+with its own private scratch directory as working directory.
+
+jupyter_client drives such a kernel like any other: `ForkKernelManager` is an
+``AsyncKernelManager`` whose provisioner (`ForkProvisioner`) launches kernels through the fork
+server instead of ``subprocess.Popen``. So nbclient (and nbgrader's Execute preprocessor) run
+cells, interrupt, detect a dead kernel and shut it down through the usual API::
+
+    with ForkServer() as server:
+        km = server.kernel_manager()
+        nbclient.NotebookClient(nb, km=km).execute()
+
+Transport is ``ipc`` (sockets and connection files in ``server.runtime_dir``), interrupts are
+messages on the control channel (``interrupt_mode = "message"``): both work inside a sandbox
+where the kernel sees neither the grader's processes nor its network.
+
+Hook points (for `autograder.sandbox`):
+
+* ``ForkServer(prefix=[...])``: the server is started as ``[*prefix, python, -m,
+  autograder.forkserver, ...]``, so ``prefix`` can be a ``bwrap ... --`` command line;
+  ``workdir`` (holding ``scratch/`` and ``run/``) is known before the server starts, to bind it;
+  ``env`` is the server's environment (the kernels start from it).
+* ``ForkServer(child_hook=f)``: ``f()`` is called in every kernel child right after the fork,
+  before its working directory and any student code exist (resource limits). It is pickled to
+  the server, so it must be a module-level function or a ``functools.partial`` of one.
+
+Failures handled here: a kernel that dies (``os._exit``, segfault, OOM kill) is seen through its
+pidfd (``is_alive`` turns False within nbclient's 1 s poll, with `exit_description` saying how it
+ended); a kernel that ignores interrupts is killed with its whole process group; a fork server
+that died is restarted by the next `ForkServer.fork`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pickle
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Any as AnyTrait
+
+from autograder.forkserver import DEFAULT_PRELOAD, MAX_MESSAGE, QUIET_TF_ENV
+
+__all__ = [
+    "DEFAULT_PRELOAD",
+    "ForkKernelManager",
+    "ForkProvisioner",
+    "ForkServer",
+    "ForkServerError",
+    "ForkedProcess",
+    "describe_exit",
+]
+
+
+class ForkServerError(RuntimeError):
+    """The fork server could not be started or does not answer (a grader problem, not a student's)."""
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """'exited with status 3', 'was killed by signal 9 (SIGKILL)', or 'ended' when unknown."""
+    if exitcode is None:
+        return "ended"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "?"
+        hint = " (out of memory, or killed)" if -exitcode == signal.SIGKILL else ""
+        return f"was killed by signal {-exitcode} ({name}){hint}"
+    return f"exited with status {exitcode}"
+
+
+@dataclass
+class ForkedProcess:
+    """A kernel process forked by the server: its pid there, and a pidfd to watch and signal it."""
+
+    pid: int  # in the server's PID namespace (equal to the host pid when not sandboxed)
+    pidfd: int
+
+    def alive(self) -> bool:
+        if self.pidfd < 0:
+            return False
+        ready, _, _ = select.select([self.pidfd], [], [], 0)
+        return not ready  # a pidfd becomes readable when the process ends
+
+    def send_signal(self, sig: int) -> bool:
+        if self.pidfd < 0:
+            return False
+        try:
+            signal.pidfd_send_signal(self.pidfd, sig)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def close(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a kernel's scratch directory even if the student chmod-ed things read-only."""
+
+    def onerror(func, p, _exc):
+        try:
+            os.chmod(os.path.dirname(p), stat.S_IRWXU)
+            os.chmod(p, stat.S_IRWXU)
+            func(p)
+        except OSError:
+            pass
+
+    if path.exists():
+        shutil.rmtree(path, onerror=onerror)
+
+
+class ForkServer:
+    """Client handle of one fork-server process (started on first use, restarted if it dies).
+
+    Thread-safe: requests are serialized. One server serves kernels one after another or
+    side by side; a batch worker owns one. Use as a context manager or call `close()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        workdir: str | Path | None = None,
+        prefix: Sequence[str] = (),
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        child_hook: Callable[[], Any] | None = None,
+        env: dict[str, str] | None = None,
+        python: str = sys.executable,
+        startup_timeout: float = 180.0,
+        request_timeout: float = 30.0,
+    ) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="autograder-")).resolve()
+        self.scratch_dir = self.workdir / "scratch"  # one subdirectory per kernel: its cwd
+        self.runtime_dir = self.workdir / "run"  # connection files and ipc sockets
+        for d in (self.scratch_dir, self.runtime_dir):
+            d.mkdir(parents=True, exist_ok=True)
+            if self._own_workdir:
+                os.chmod(d, 0o700)
+        self.prefix = list(prefix)
+        self.preload = list(preload)
+        self.child_hook = child_hook
+        self.env = dict(os.environ if env is None else env)
+        for k, v in QUIET_TF_ENV.items():
+            self.env.setdefault(k, v)
+        self.python = python
+        self.startup_timeout = startup_timeout
+        self.request_timeout = request_timeout
+        self.log_file = self.workdir / "forkserver.log"
+        self.starts = 0  # how many times a server process was started (restarts = starts - 1)
+        self.startup_seconds: float | None = None
+        self.preload_errors: dict[str, str] = {}
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+        self._ready = False
+        self._started_at = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def argv(self) -> list[str]:
+        """The command line of the server process (without the --fd argument)."""
+        return [*self.prefix, self.python, "-m", "autograder.forkserver", "--preload", ",".join(self.preload)]
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._sock is not None
+
+    def start(self, wait: bool = True) -> None:
+        """Start the server process; with `wait`, until it has imported the preloaded modules.
+
+        ``start(wait=False)`` returns at once (the import goes on in the background); the first
+        request then waits for it.
+        """
+        with self._lock:
+            if self._closed:
+                raise ForkServerError("fork server is closed")
+            self._stop()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._started_at = time.monotonic()
+            try:
+                with open(self.log_file, "ab") as log:
+                    self._proc = subprocess.Popen(
+                        [*self.argv, "--fd", str(theirs.fileno())],
+                        pass_fds=[theirs.fileno()],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=self.env,
+                        cwd=self.workdir,
+                    )
+            except OSError as e:
+                ours.close()
+                raise ForkServerError(f"cannot start the fork server {self.argv}: {e}") from None
+            finally:
+                theirs.close()
+            self._sock = ours
+            self._ready = False
+            self.starts += 1
+            if wait:
+                self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        if self._ready:
+            return
+        try:
+            ready = self._recv(timeout=max(1.0, self._started_at + self.startup_timeout - time.monotonic()))
+        except ForkServerError as e:
+            self._stop()
+            raise ForkServerError(f"{e}; log: {self.log_tail()}") from None
+        self._ready = True
+        self.startup_seconds = time.monotonic() - self._started_at
+        self.preload_errors = ready.get("errors", {})
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            if not self.alive:
+                self.start()
+
+    def close(self) -> None:
+        """Stop the server (it kills the kernels it forked) and remove its workdir if we made it."""
+        with self._lock:
+            self._closed = True
+            self._stop()
+            if self._own_workdir:
+                _rmtree(self.workdir)
+
+    def _stop(self) -> None:
+        sock, proc = self._sock, self._proc
+        self._sock = self._proc = None
+        if sock is not None:
+            sock.close()  # EOF: the server kills its kernels and exits
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if self._sock is not None:
+                self._sock.close()
+        except Exception:
+            pass
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def _recv(self, timeout: float, want_fds: int = 0) -> dict:
+        assert self._sock is not None
+        self._sock.settimeout(timeout)
+        try:
+            if want_fds:
+                data, fds, _flags, _addr = socket.recv_fds(self._sock, MAX_MESSAGE, want_fds)
+            else:
+                data, fds = self._sock.recv(MAX_MESSAGE), []
+        except TimeoutError:
+            raise ForkServerError(f"fork server (pid {self.pid}) did not answer in {timeout:g} s") from None
+        except OSError as e:
+            raise ForkServerError(f"fork server connection failed: {e}") from None
+        if not data:
+            code = self._proc.poll() if self._proc else None
+            raise ForkServerError(f"fork server {describe_exit(code)}")
+        reply = json.loads(data)
+        if fds:
+            reply["_fds"] = fds
+        return reply
+
+    def _request(self, req: dict, *, want_fds: int = 0, timeout: float | None = None) -> dict:
+        with self._lock:
+            if not self.alive:
+                raise ForkServerError("fork server is not running")
+            self._wait_ready()
+            try:
+                self._sock.send(pickle.dumps(req))
+                return self._recv(timeout or self.request_timeout, want_fds)
+            except (ForkServerError, OSError) as e:
+                self._stop()  # a server that failed once is not trusted again: restart it next time
+                raise ForkServerError(str(e)) from None
+
+    def ping(self) -> dict:
+        return self._request({"op": "ping"})
+
+    def fork(
+        self,
+        *,
+        kernel_id: str,
+        cwd: Path,
+        connection_info: dict,
+        connection_file: Path,
+        kernel_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> ForkedProcess:
+        """Fork a kernel child. Starts (or restarts, once) the server if it is not running."""
+        req = {
+            "op": "fork",
+            "kernel_id": kernel_id,
+            "cwd": str(cwd),
+            "connection_info": connection_info,
+            "connection_file": str(connection_file),
+            "kernel_args": list(kernel_args),
+            "env": dict(self.env if env is None else env),
+            "child_hook": self.child_hook,
+        }
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    self.ensure_running()
+                    reply = self._request(req, want_fds=1)
+                    break
+                except ForkServerError:
+                    if attempt == 2:
+                        raise
+        fds = reply.pop("_fds", [])
+        if not reply.get("ok") or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerError(f"fork failed: {reply.get('error', reply)}")
+        return ForkedProcess(pid=int(reply["pid"]), pidfd=fds[0])
+
+    def signal_group(self, pid: int, sig: int) -> bool:
+        """Signal a kernel's whole process group (the kernel and what it started); best effort."""
+        try:
+            return bool(self._request({"op": "signal", "pid": pid, "sig": int(sig)}).get("ok"))
+        except ForkServerError:
+            return False
+
+    def exitcode(self, pid: int) -> int | None:
+        """How a kernel ended (`os.waitstatus_to_exitcode`), None if running or unknown."""
+        try:
+            return self._request({"op": "status", "pid": pid}).get("exitcode")
+        except ForkServerError:
+            return None
+
+    def kernel_manager(self, **kwargs) -> ForkKernelManager:
+        """A kernel manager whose kernels this server forks (pass it to nbclient as `km`)."""
+        return ForkKernelManager(fork_server=self, **kwargs)
+
+
+class ForkProvisioner(LocalProvisioner):
+    """Launches the kernel through a `ForkServer` and watches it through a pidfd."""
+
+    fork_server: ForkServer | None = None
+    forked: ForkedProcess | None = None
+    scratch: Path | None = None
+    kernel_file: Path | None = None
+    exitcode: int | None = None
+
+    @property
+    def has_process(self) -> bool:
+        return self.forked is not None
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        km = self.parent
+        server = self.fork_server
+        assert km is not None and server is not None
+        short = self.kernel_id.replace("-", "")[:12]
+        km.transport = "ipc"
+        km.ip = str(server.runtime_dir / f"k{short}")
+        km.cache_ports = False
+        km.connection_file = str(server.runtime_dir / f"k{short}.json")
+        self.kernel_file = server.runtime_dir / f"k{short}-kernel.json"
+        self.scratch = server.scratch_dir / f"k{short}"
+        kwargs.pop("cwd", None)  # the kernel works in its private scratch directory instead
+        return await super().pre_launch(**kwargs)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict:
+        # cmd is the kernel spec's argv, formatted: [python, -m, ipykernel_launcher, -f, FILE, ...]
+        args = list(cmd[cmd.index("ipykernel_launcher") + 1 :]) if "ipykernel_launcher" in cmd else []
+        if "-f" in args:  # the child writes its own connection file (it may run as another user)
+            i = args.index("-f")
+            del args[i : i + 2]
+        info = dict(self.connection_info)
+        for k, v in info.items():
+            if isinstance(v, bytes):
+                info[k] = v.decode()
+        assert self.fork_server is not None and self.scratch is not None
+        self.forked = self.fork_server.fork(
+            kernel_id=self.kernel_id,
+            cwd=self.scratch,
+            connection_info=info,
+            connection_file=self.kernel_file,
+            kernel_args=args,
+            env=kwargs.get("env"),
+        )
+        self.pid = self.pgid = self.forked.pid
+        self.exitcode = None
+        return self.connection_info
+
+    async def poll(self) -> int | None:
+        if self.forked is None:
+            return self.exitcode if self.exitcode is not None else 0
+        if self.forked.alive():
+            return None
+        if self.exitcode is None:
+            code = self.fork_server.exitcode(self.forked.pid) if self.fork_server else None
+            for _ in range(20):  # the server reaps on SIGCHLD: give it a moment
+                if code is not None:
+                    break
+                await asyncio.sleep(0.01)
+                code = self.fork_server.exitcode(self.forked.pid)
+            self.exitcode = code if code is not None else -signal.SIGKILL
+        return self.exitcode
+
+    async def wait(self) -> int | None:
+        while await self.poll() is None:
+            await asyncio.sleep(0.05)
+        code = await self.poll()
+        if self.forked is not None:
+            self.forked.close()
+            self.forked = None
+        return code
+
+    async def send_signal(self, signum: int) -> None:
+        if self.forked is None:
+            return
+        # The group first (the kernel's subprocesses), then the kernel itself through its pidfd,
+        # which works even when the server is gone.
+        if self.fork_server is not None and self.fork_server.alive:
+            self.fork_server.signal_group(self.forked.pid, signum)
+        self.forked.send_signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        await self.send_signal(signal.SIGKILL)
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self.send_signal(signal.SIGTERM)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self.forked is not None and not self.forked.alive():
+            await self.wait()
+        for path in (self.kernel_file,):
+            if path is not None:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+        if self.scratch is not None and not restart:
+            _rmtree(self.scratch)
+
+    def exit_description(self) -> str:
+        return describe_exit(self.exitcode)
+
+    def resolve_path(self, path_str: str) -> str | None:
+        path = Path(path_str).expanduser()
+        if not path.is_absolute() and self.scratch:
+            path = self.scratch / path
+        return str(path) if path.exists() else None
+
+
+_SPEC = KernelSpec(
+    argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    display_name="Python 3 (ipykernel, forked)",
+    language="python",
+    interrupt_mode="message",
+    metadata={},
+)
+
+
+class ForkKernelManager(AsyncKernelManager):
+    """An AsyncKernelManager whose kernel is forked by a `ForkServer` (``fork_server=``).
+
+    Whatever kernel name the notebook asks for, the kernel is this Python's ipykernel: the
+    course's notebooks all use ``python3``.
+    """
+
+    fork_server = AnyTrait(allow_none=False)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("kernel_name", "python3")
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self.shutdown_wait_time = 2.0
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        spec = KernelSpec(**_SPEC.to_dict())
+        spec.name = self.kernel_name or "python3"
+        return spec
+
+    async def _async_pre_start_kernel(self, **kw: Any):
+        self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
+        if self.provisioner is None:
+            self.provisioner = ForkProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+            )
+            self.provisioner.fork_server = self.fork_server
+        return await super()._async_pre_start_kernel(**kw)
+
+    @property
+    def scratch_dir(self) -> Path | None:
+        """The kernel's working directory (exists while the kernel runs)."""
+        return self.provisioner.scratch if isinstance(self.provisioner, ForkProvisioner) else None
+
+    def exit_description(self) -> str:
+        """How the kernel ended, for error messages ('was killed by signal 9 (SIGKILL) ...')."""
+        if isinstance(self.provisioner, ForkProvisioner):
+            return self.provisioner.exit_description()
+        return "ended"
