@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,27 @@ def _demo(args) -> int:
     return 0 if ok else 1
 
 
+def _grade(args) -> int:
+    from autograder.batch import format_summary, grade_batch
+
+    course = Path(args.course).resolve() if args.course else CourseDir.repo().root
+    ids = [a.id for a in resolve_assignments(args.assignments)]
+    if args.workers is not None and args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    summary = grade_batch(
+        course,
+        ids,
+        students=args.student or None,
+        workers=args.workers,
+        force=args.force,
+        explicit=bool(args.assignments),
+        progress=not args.no_progress,
+    )
+    for line in format_summary(summary):
+        print(line)
+    return 1 if summary.errors else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -32,6 +54,23 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="release assignments with nbgrader (release/ + gradebook)")
     b.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     b.set_defaults(run=_build)
+
+    g = sub.add_parser(
+        "grade",
+        help="autograde every submission in submitted/ (parallel, resumable) into the gradebook",
+        description="Autograde submitted/<student>/<assignment>/ with nbgrader's own autograde "
+        "steps, each notebook in a fresh kernel forked from a process that imported TensorFlow "
+        "once. Submissions already graded and unchanged are skipped, so rerunning after an "
+        "interruption grades only what is missing. Exit status 1 only if the grader itself failed.",
+    )
+    g.add_argument("assignments", nargs="*", help="assignment ids (default: all with submissions)")
+    g.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help=f"parallel grading processes (default: number of cores, {os.cpu_count()})")
+    g.add_argument("--force", action="store_true", help="regrade submissions already graded")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    g.set_defaults(run=_grade)
 
     d = sub.add_parser("demo", help="grade synthetic students end to end and print their scores")
     d.add_argument("assignments", nargs="*", help="assignment ids (default: all)")

@@ -1,0 +1,349 @@
+"""Many submissions: parallel workers, a progress bar, resume, one bad submission never stops the rest.
+
+`grade_batch(course_root, ["01_..."], workers=N)` grades every submission found under
+``submitted/<student>/<assignment>/`` that is not already graded (see `grading.is_done`), in N
+long-lived worker processes (each holds a `grading.Grader` and its fork server, so nbgrader and
+TensorFlow are imported once per worker, not once per notebook), and returns a `BatchSummary`.
+
+* Isolation: a submission that cannot be graded (empty file, invalid JSON, missing notebook...)
+  becomes a FAILED `GradeResult` with a clear reason; a notebook that kills its kernel or never
+  ends is GRADED with the points of the cells that ran. Workers never see a student's exception.
+* Resume: results are recorded per submission as they finish, after nbgrader committed them, so
+  after Ctrl-C or ``kill -9`` a rerun grades only what is missing (``force=True`` regrades all).
+* Exit status for the CLI: `BatchSummary.errors` (the grader itself failed: fork server,
+  database) are the only reason to fail the command.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.coursedir import CourseError
+from autograder.execute import ExecutionHooks
+from autograder.grading import (
+    ERROR,
+    FAILED,
+    GRADED,
+    Grader,
+    GradeResult,
+    is_done,
+    load_course_config,
+    make_coursedir,
+    read_record,
+    record_path,
+)
+
+__all__ = ["BatchSummary", "Job", "find_submissions", "format_summary", "grade_batch", "plan"]
+
+
+@dataclass(frozen=True, order=True)
+class Job:
+    assignment: str
+    student: str
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did. `results` holds only the submissions graded in this run."""
+
+    results: list[GradeResult] = field(default_factory=list)
+    skipped: list[GradeResult] = field(default_factory=list)  # graded before, unchanged: records
+    seconds: float = 0.0
+    workers: int = 1
+
+    def _with(self, status: str) -> list[GradeResult]:
+        return [r for r in self.results if r.status == status]
+
+    @property
+    def graded(self) -> list[GradeResult]:
+        return self._with(GRADED)
+
+    @property
+    def failed(self) -> list[GradeResult]:
+        return self._with(FAILED)
+
+    @property
+    def errors(self) -> list[GradeResult]:
+        return self._with(ERROR)
+
+    @property
+    def needs_manual(self) -> list[GradeResult]:
+        """Graded submissions (this run or before) with a written answer waiting in formgrader."""
+        return [r for r in self.graded + self.skipped if r.needs_manual]
+
+
+# --- what to grade --------------------------------------------------------------------------------
+
+
+def _check_gradebook(db_url: str) -> None:
+    """A clear error for a missing sqlite gradebook (opening it would create an empty one)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():
+            raise CourseError(f"no gradebook at {url.database}: run `python -m autograder build` first")
+
+
+def find_submissions(submitted_dir: Path, assignment: str) -> list[str]:
+    """Students with a folder ``submitted/<student>/<assignment>/``, sorted."""
+    if not submitted_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in submitted_dir.iterdir() if not p.name.startswith(".") and (p / assignment).is_dir()
+    )
+
+
+def plan(
+    course_root: Path,
+    assignments: Sequence[str],
+    *,
+    students: Sequence[str] | None = None,
+    force: bool = False,
+    explicit: bool = True,
+) -> tuple[list[Job], list[Job]]:
+    """(to grade, already graded) for these assignments; CourseError when there is nothing to do.
+
+    `explicit`: the assignments were named by the user, so one without submissions is an error
+    (otherwise it is just skipped).
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    config = load_course_config(course_root)
+    cd = make_coursedir(course_root, config)
+    _check_gradebook(cd.db_url)
+    submitted = Path(cd.format_path(cd.submitted_directory, ".", ".")).resolve()
+    todo: list[Job] = []
+    done: list[Job] = []
+    with Gradebook(cd.db_url, cd.course_id) as gb:
+        for a in assignments:
+            try:
+                subs = gb.find_assignment(a).submissions
+            except MissingEntry:
+                raise CourseError(
+                    f"assignment {a} is not in the gradebook {cd.db_url}: "
+                    f"run `python -m autograder build {a}` first"
+                ) from None
+            ids = {s.student.id: s.id for s in subs}
+            found = find_submissions(submitted, a)
+            if students:
+                found = [s for s in found if s in set(students)]
+            if not found:
+                if explicit:
+                    who = f" by {', '.join(students)}" if students else ""
+                    raise CourseError(f"no submissions{who} for {a} in {submitted}/<student>/{a}/")
+                continue
+            for s in found:
+                job = Job(a, s)
+                (done if not force and is_done(cd, a, s, ids) else todo).append(job)
+    if not todo and not done:
+        raise CourseError(f"no submissions in {submitted} for {', '.join(assignments)}")
+    return todo, done
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+_grader: Grader | None = None
+
+
+def _set_pdeathsig() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_worker(course_root: str, config, hooks) -> None:
+    """In each worker process: die with the batch, ignore Ctrl-C (the batch handles it)."""
+    global _grader
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_pdeathsig()
+    _quiet_warnings()
+    # The Grader starts its fork server at once: TensorFlow imports while the first jobs queue.
+    _grader = Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks)
+
+
+def _quiet_warnings() -> None:
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    # nbgrader's ORM use triggers SQLAlchemy warnings on every submission; they are not ours.
+    warnings.filterwarnings("ignore", category=SAWarning)
+
+
+def _grade_in_worker(job: Job) -> GradeResult:
+    assert _grader is not None
+    return _safe_grade(_grader, job)
+
+
+def _safe_grade(grader: Grader, job: Job) -> GradeResult:
+    try:
+        return grader.grade(job.assignment, job.student)
+    except Exception as e:  # the grader's own bug: report it with the submission, keep going
+        return GradeResult(job.assignment, job.student, ERROR, reason=f"{type(e).__name__}: {e}")
+
+
+# --- the batch ------------------------------------------------------------------------------------
+
+
+def grade_batch(
+    course_root: str | Path,
+    assignments: Sequence[str],
+    *,
+    students: Sequence[str] | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    explicit: bool = True,
+    progress: bool = True,
+    hooks: ExecutionHooks | Callable[[], ExecutionHooks] | None = None,
+    config=None,
+    on_result: Callable[[GradeResult], None] | None = None,
+) -> BatchSummary:
+    """Grade what is not graded yet; see the module docstring. Raises CourseError (nothing to do).
+
+    `hooks`: an ExecutionHooks (picklable) or a picklable factory of one, for every notebook.
+    `config`: a traitlets Config merged over the course's nbgrader_config.py.
+    """
+    course_root = Path(course_root).resolve()
+    t0 = time.monotonic()
+    todo, done = plan(course_root, assignments, students=students, force=force, explicit=explicit)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    summary = BatchSummary(workers=workers)
+    cd = make_coursedir(course_root, load_course_config(course_root))
+    for job in done:
+        rec = read_record(record_path(cd, job.assignment, job.student))
+        if rec is not None:
+            summary.skipped.append(rec)
+    if todo:
+        bar = _progress(len(todo), progress)
+        try:
+
+            def record(result: GradeResult) -> None:
+                summary.results.append(result)
+                if result.status != GRADED:
+                    bar.write(
+                        f"{result.status.upper()} {result.assignment} {result.student}: {result.reason}"
+                    )
+                bar.set_postfix(failed=len(summary.failed) + len(summary.errors), refresh=False)
+                bar.update(1)
+                if on_result:
+                    on_result(result)
+
+            if workers == 1:
+                _run_here(course_root, todo, hooks, config, record)
+            else:
+                _run_pool(course_root, todo, workers, hooks, config, record)
+        finally:
+            bar.close()
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="nb",
+        desc="grading",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+
+
+def _run_here(course_root: Path, todo: list[Job], hooks, config, record) -> None:
+    _quiet_warnings()
+    with Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks) as grader:
+        for job in todo:
+            record(_safe_grade(grader, job))
+
+
+def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, record) -> None:
+    pending = list(todo)
+    breaks = 0
+    ctx = multiprocessing.get_context("spawn")  # workers start clean: no threads, no zmq inherited
+    while pending:
+        pool = ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(str(course_root), config, hooks)
+        )
+        futures: dict[Future, Job] = {pool.submit(_grade_in_worker, job): job for job in pending}
+        broken = False
+        try:
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    job = futures[fut]
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    pending.remove(job)
+                    record(result)
+        except BaseException:
+            _kill_pool(pool)
+            raise
+        pool.shutdown(wait=True, cancel_futures=True)
+        if broken:
+            breaks += 1
+            if breaks >= 2:  # twice: give up on what is left rather than loop forever
+                for job in pending:
+                    record(
+                        GradeResult(
+                            job.assignment,
+                            job.student,
+                            ERROR,
+                            reason="a grader worker process died while grading",
+                        )
+                    )
+                return
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """On Ctrl-C: stop the workers now (their fork servers and kernels go with them)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        try:
+            p.kill()
+        except Exception:
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        p.join(timeout=5)
+
+
+def format_summary(summary: BatchSummary) -> list[str]:
+    """Lines for the terminal: counts, then every failure with its reason."""
+    n = len(summary.results)
+    lines = [
+        f"graded {len(summary.graded)}, failed {len(summary.failed)}, grader errors {len(summary.errors)}"
+        f" (of {n} submission{'s' if n != 1 else ''} this run); already graded and unchanged: "
+        f"{len(summary.skipped)}",
+        f"submissions with written answers to grade by hand (formgrader): {len(summary.needs_manual)}",
+    ]
+    notes = [r for r in summary.graded if r.reason]
+    for r in sorted(notes, key=lambda r: (r.assignment, r.student)):
+        lines.append(f"  {'note':7s}{r.assignment} {r.student}: {r.reason}")
+    for r in sorted(summary.failed + summary.errors, key=lambda r: (r.assignment, r.student)):
+        lines.append(f"  {r.status.upper():7s}{r.assignment} {r.student}: {r.reason}")
+    if n:
+        lines.append(
+            f"time: {summary.seconds:.1f} s with {summary.workers} worker(s), "
+            f"{summary.seconds / n:.2f} s per submission"
+        )
+    return lines

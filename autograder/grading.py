@@ -1,0 +1,523 @@
+"""One submission, graded in-process by nbgrader's own Autograde converter, executed fast.
+
+`Grader.grade(assignment, student)` does what ``nbgrader autograde ASSIGNMENT --student STUDENT
+--force`` does, through the same code: nbgrader's `Autograde` converter with its sanitize
+preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells -- the hidden
+tests come back from the gradebook --, CheckCellMetadata) and its autograde preprocessors
+(IgnorePattern, ClearMetadata, LimitOutput, SaveAutoGrades, AssignLatePenalties, ...). Only the
+execution step is replaced: `ForkExecute` is nbgrader's `Execute` preprocessor running on
+`autograder.execute.NotebookRunner` (a forked kernel, timeouts, a dead kernel keeps the points of
+the cells that ran before it). So scores land in the gradebook and notebooks in ``autograded/``
+exactly where and how nbgrader puts them, and formgrader, feedback and export work unchanged.
+
+A `Grader` is long-lived (one per batch worker): it loads the course's ``nbgrader_config.py``
+once and keeps one `ForkServer`; each `grade` costs a kernel fork plus the notebook's own cells.
+
+Each graded submission also leaves a record, ``autograded/.autograder/<assignment>/<student>.json``
+(the `GradeResult` as JSON), written atomically after nbgrader has committed the grades and
+written the autograded notebook. `is_done` trusts a record only while the submission's files,
+the gradebook's submission and the autograded notebook are still the ones it describes; the
+record is deleted before a submission is regraded, so an interrupted grading never looks done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import NbGraderException
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograder.coursedir import CONFIG_FILE, CourseError
+from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
+from autograder.kernels import ForkServer, ForkServerError
+
+__all__ = [
+    "CellScore",
+    "ForkExecute",
+    "FastAutograde",
+    "GradeResult",
+    "Grader",
+    "GRADED",
+    "FAILED",
+    "ERROR",
+    "is_done",
+    "load_course_config",
+    "read_record",
+    "record_path",
+    "submission_fingerprint",
+]
+
+GRADED = "graded"  # nbgrader graded it (some cells may have failed, timed out, killed the kernel)
+FAILED = "failed"  # the submission cannot be graded (missing or unreadable notebook): fix and rerun
+ERROR = "error"  # the grader failed (fork server, database): not the student's fault
+RECORD_DIR = ".autograder"
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class CellScore:
+    """One graded cell as nbgrader stored it in the gradebook."""
+
+    notebook: str
+    grade_id: str
+    cell_type: str  # "code" (autograded test) or "markdown" (written answer)
+    score: float  # what counts now (manual score if any, else auto score, else 0)
+    auto_score: float | None
+    max_score: float
+    needs_manual_grade: bool
+
+
+@dataclass
+class GradeResult:
+    """What grading one submission produced; `to_json`/`from_json` round-trip it."""
+
+    assignment: str
+    student: str
+    status: str  # GRADED, FAILED or ERROR
+    reason: str = ""  # why FAILED/ERROR; for GRADED, what went wrong inside (kernel died, timeouts)
+    score: float = 0.0
+    max_score: float = 0.0
+    cells: list[CellScore] = field(default_factory=list)
+    needs_manual: bool = False  # a cell (a written answer) waits for a human in formgrader
+    seconds: float = 0.0  # wall clock of the whole grading of this submission
+    kernel_seconds: float | None = None  # kernel start until ready (sum over notebooks)
+    cell_runs: list[CellRun] = field(default_factory=list)
+    fingerprint: str = ""  # of the submitted files that were graded
+    submission_id: str = ""  # nbgrader's id of the submission in the gradebook
+    finished_at: float = 0.0  # time.time() when the record was written
+
+    @property
+    def ok(self) -> bool:
+        return self.status == GRADED
+
+    def scores(self) -> dict[str, float | None]:
+        """grade_id -> auto score of every autograded (code) cell, as nbgrader stored it."""
+        return {c.grade_id: c.auto_score for c in self.cells if c.cell_type == "code"}
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> GradeResult:
+        data = json.loads(text)
+        data["cells"] = [CellScore(**c) for c in data.get("cells", [])]
+        data["cell_runs"] = [CellRun(**c) for c in data.get("cell_runs", [])]
+        return cls(**data)
+
+
+# --- nbgrader's converter with our execution step --------------------------------------------
+
+
+class ForkExecute(NotebookRunner, Execute):
+    """nbgrader's Execute preprocessor, run by `NotebookRunner` (forked kernel, timeouts, hooks).
+
+    nbgrader's own settings apply (``c.Execute.timeout``, ``c.Execute.interrupt_on_timeout``,
+    ``c.Execute.error_on_timeout``...), and so do `NotebookRunner`'s
+    (``c.NotebookRunner.notebook_timeout``, ``c.NotebookRunner.interrupt_grace``).
+    """
+
+    def reset_execution_trackers(self) -> None:
+        super().reset_execution_trackers()
+        if not hasattr(self, "runs"):
+            self.runs: list[dict] = []
+        self.kernel_error: str | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        except ForkServerError as e:
+            self.kernel_error = f"fork server: {e}"
+            raise
+
+    async def async_start_new_kernel_client(self):
+        try:
+            return await super().async_start_new_kernel_client()
+        except Exception as e:
+            self.kernel_error = f"kernel did not start: {type(e).__name__}: {e}"
+            raise
+
+    def preprocess(self, nb, resources=None, km=None):
+        t0 = time.monotonic()
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self.runs.append(
+                {
+                    "notebook": (resources or {}).get("nbgrader", {}).get("notebook", ""),
+                    "cells": list(self.cell_runs),
+                    "stopped": self.stopped,
+                    "kernel_seconds": self.kernel_seconds,
+                    "seconds": time.monotonic() - t0,
+                }
+            )
+
+
+class FastAutograde(Autograde):
+    """nbgrader's Autograde converter whose execution step is the given `ForkExecute` instance.
+
+    Any `Execute` (sub)class in ``c.Autograde.autograde_preprocessors`` is replaced by it; every
+    other preprocessor is nbgrader's, configured as usual.
+    """
+
+    def __init__(self, *, execute: ForkExecute, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.execute_preprocessor = execute
+
+    def _init_preprocessors(self) -> None:
+        self.exporter._preprocessors = []
+        preprocessors = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
+        for pp in preprocessors:
+            if isinstance(pp, type) and issubclass(pp, Execute):
+                pp = self.execute_preprocessor
+                pp.parent = self.exporter
+            self.exporter.register_preprocessor(pp)
+
+
+# --- the course's configuration ---------------------------------------------------------------
+
+
+def load_course_config(course_root: Path) -> Config:
+    """The course's nbgrader_config.py, as nbgrader loads it (only that file is read)."""
+    path = Path(course_root) / CONFIG_FILE
+    if not path.exists():
+        raise CourseError(f"no {CONFIG_FILE} in {course_root}: is this a course directory?")
+    try:
+        return PyFileConfigLoader(CONFIG_FILE, path=str(course_root)).load_config()
+    except Exception as e:
+        raise CourseError(f"{path}: cannot load ({type(e).__name__}: {e})") from None
+
+
+def make_coursedir(course_root: Path, config: Config, assignment: str = "", student: str = "*"):
+    cd = CourseDirectory(config=config, root=str(Path(course_root).resolve()))
+    cd.assignment_id = assignment
+    cd.student_id = student
+    return cd
+
+
+# --- records: what is done ----------------------------------------------------------------------
+
+
+def record_path(coursedir: CourseDirectory, assignment: str, student: str) -> Path:
+    return (
+        Path(coursedir.format_path(coursedir.autograded_directory, RECORD_DIR, assignment))
+        / f"{student}.json"
+    )
+
+
+def submission_fingerprint(folder: Path) -> str:
+    """sha256 over the submitted files (names and contents); '' if the folder does not exist."""
+    if not folder.is_dir():
+        return ""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
+            h.update(str(p.relative_to(folder)).encode() + b"\0")
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def read_record(path: Path) -> GradeResult | None:
+    try:
+        return GradeResult.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def is_done(
+    coursedir: CourseDirectory, assignment: str, student: str, submission_ids: dict[str, str]
+) -> bool:
+    """Graded already, and nothing changed since: same submitted files, same gradebook entry,
+    autograded notebooks present. `submission_ids`: student -> gradebook submission id."""
+    rec = read_record(record_path(coursedir, assignment, student))
+    if rec is None or rec.status != GRADED:
+        return False
+    if submission_ids.get(student) != rec.submission_id:
+        return False
+    submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
+    if submission_fingerprint(submitted) != rec.fingerprint:
+        return False
+    autograded = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
+    notebooks = {c.notebook for c in rec.cells}
+    return all((autograded / f"{nb}.ipynb").is_file() for nb in notebooks)
+
+
+# --- why a submission cannot be graded -------------------------------------------------------
+
+
+def check_notebook_file(path: Path) -> str | None:
+    """A clear reason why nbgrader cannot read this notebook, or None if it can."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return f"{path.name}: cannot read ({e.strerror})"
+    if not raw.strip():
+        return f"{path.name}: empty file"
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        return f"{path.name}: not a notebook (not UTF-8 text)"
+    except json.JSONDecodeError as e:
+        return f"{path.name}: not a notebook (invalid JSON: {e.msg} at line {e.lineno} column {e.colno})"
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        return f"{path.name}: not a notebook (JSON without cells)"
+    major = data.get("nbformat")
+    if not isinstance(major, int):
+        return f"{path.name}: not a notebook (no nbformat version)"
+    if major < 4:
+        try:  # nbformat converts v3 (and older) notebooks; nbgrader then needs the cells' metadata
+            nbformat.reads(raw.decode(), as_version=4)
+        except Exception as e:
+            return f"{path.name}: notebook format {major!r} is too old to convert ({type(e).__name__}: {e})"
+    elif major > nbformat.current_nbformat:
+        return f"{path.name}: notebook format {major} is newer than this nbformat can read"
+    return None
+
+
+def _format_notes(folder: Path) -> str:
+    """Notebooks nbgrader will read after converting them from an older format."""
+    notes = []
+    for p in sorted(folder.glob("*.ipynb")):
+        try:
+            major = json.loads(p.read_bytes()).get("nbformat")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(major, int) and major < 4:
+            notes.append(f"{p.name}: converted from notebook format {major} to 4")
+    return "; ".join(notes)
+
+
+def _failure_reason(records: list[logging.LogRecord]) -> str:
+    """The informative part of what nbgrader logged when it failed a submission."""
+    generic = ("There was an error processing assignment", "Please see the", "Removing failed")
+    reasons: list[str] = []
+    for r in records:
+        if r.levelno < logging.ERROR:
+            continue
+        msg = r.getMessage().strip()
+        if not msg or msg.startswith(generic):
+            continue
+        if "Traceback (most recent call last)" in msg:
+            lines = [ln for ln in msg.splitlines() if ln.strip()]
+            msg = lines[-1].strip() if lines else msg
+        else:
+            msg = " ".join(msg.split())
+        if msg not in reasons:
+            reasons.append(msg)
+    return "; ".join(reasons) or "nbgrader could not grade it (no reason logged)"
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+# --- the grader --------------------------------------------------------------------------------
+
+
+class Grader:
+    """Grades submissions of one course, one at a time, with a long-lived fork server.
+
+    `kernels`: a ForkServer to use (the caller owns it); by default the Grader makes one and
+    closes it in `close()`. `hooks`: an `ExecutionHooks` for every notebook (the tamper guard).
+    `config`: extra traitlets config merged over the course's (e.g. ``Execute.timeout``).
+    """
+
+    def __init__(
+        self,
+        course_root: str | Path,
+        *,
+        kernels: ForkServer | None = None,
+        hooks: ExecutionHooks | None = None,
+        config: Config | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.course_root = Path(course_root).resolve()
+        self.config = load_course_config(self.course_root)
+        if config is not None:
+            self.config.merge(config)
+        self._own_kernels = kernels is None
+        self.kernels = kernels if kernels is not None else ForkServer()
+        if self._own_kernels:
+            self.kernels.start(wait=False)  # TensorFlow imports in the background meanwhile
+        self.hooks = hooks
+        self.log = log or logging.getLogger("autograder.grading")
+        self._capture = _Capture()
+        self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
+        self._nb_log.propagate = False
+        self._nb_log.setLevel(logging.INFO)
+        self._nb_log.addHandler(self._capture)
+        cd = make_coursedir(self.course_root, self.config)
+        self.db_url: str = cd.db_url
+        self.course_id: str = cd.course_id
+
+    def close(self) -> None:
+        if self._own_kernels:
+            self.kernels.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def coursedir(self, assignment: str = "", student: str = "*") -> CourseDirectory:
+        return make_coursedir(self.course_root, self.config, assignment, student)
+
+    def grade(self, assignment: str, student: str) -> GradeResult:
+        """Autograde one submission; never raises for a bad submission (see `GradeResult.status`)."""
+        t0 = time.monotonic()
+        cd = self.coursedir(assignment, student)
+        record = record_path(cd, assignment, student)
+        try:
+            record.unlink()  # from now on this submission is not done until a new record exists
+        except FileNotFoundError:
+            pass
+        folder = Path(cd.format_path(cd.submitted_directory, student, assignment))
+        result = GradeResult(assignment, student, FAILED, fingerprint=submission_fingerprint(folder))
+        problem = self._preflight(assignment, folder)
+        notes = _format_notes(folder)
+        if problem is None:
+            for attempt in (1, 2):
+                result = self._autograde(cd, assignment, student, result)
+                if result.status != ERROR or attempt == 2:
+                    break
+                self.log.warning("%s/%s: %s; retrying once", assignment, student, result.reason)
+                try:
+                    self.kernels.start()  # a fresh fork server
+                except ForkServerError as e:
+                    result.reason = f"{result.reason}; fork server restart failed: {e}"
+                    break
+            if result.status == GRADED and notes:
+                result.reason = "; ".join(filter(None, [notes, result.reason]))
+        else:
+            result.status, result.reason = problem
+        result.seconds = time.monotonic() - t0
+        result.finished_at = time.time()
+        _write_atomically(record, result.to_json())
+        return result
+
+    def _preflight(self, assignment: str, folder: Path) -> tuple[str, str] | None:
+        """(status, reason) when nbgrader cannot grade this submission, None when it can try."""
+        if not folder.is_dir():
+            return FAILED, f"no submission folder {folder}"
+        try:
+            with Gradebook(self.db_url, self.course_id) as gb:
+                expected = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        except MissingEntry:
+            return ERROR, f"assignment {assignment} is not in the gradebook (run `build` first)"
+        found = sorted(p.name for p in folder.glob("*.ipynb"))
+        present = [name for name in expected if (folder / f"{name}.ipynb").is_file()]
+        if not present:
+            wanted = ", ".join(f"{n}.ipynb" for n in expected)
+            return FAILED, f"missing notebook {wanted} (found: {', '.join(found) or 'nothing'})"
+        problems = [p for p in (check_notebook_file(folder / f"{n}.ipynb") for n in present) if p]
+        if problems:
+            return FAILED, "; ".join(problems)
+        return None
+
+    def _autograde(
+        self, cd: CourseDirectory, assignment: str, student: str, result: GradeResult
+    ) -> GradeResult:
+        execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
+        execute.runs = []
+        converter = FastAutograde(execute=execute, coursedir=cd, config=self.config, log=self._nb_log)
+        converter.force = True
+        self._capture.records = []
+        try:
+            converter.start()
+        except NbGraderException:
+            reason = _failure_reason(self._capture.records)
+            database = "OperationalError" in reason or "error accessing the nbgrader database" in reason
+            result.status = ERROR if execute.kernel_error or database else FAILED
+            result.reason = execute.kernel_error or reason
+            return result
+        except Exception as e:  # nbgrader itself broke (database...): the grader's failure
+            result.status, result.reason = ERROR, f"{type(e).__name__}: {e}"
+            return result
+        finally:
+            result.cell_runs = [c for run in execute.runs for c in run["cells"]]
+            starts = [run["kernel_seconds"] for run in execute.runs if run["kernel_seconds"] is not None]
+            result.kernel_seconds = sum(starts) if starts else None
+        result.status = GRADED
+        notes = [f"{run['notebook']}: {run['stopped']}" for run in execute.runs if run["stopped"]]
+        timeouts = [c for c in result.cell_runs if c.status == "timeout" and c.note.startswith("interrupted")]
+        if timeouts:
+            notes.append(f"{len(timeouts)} cell(s) interrupted after the cell time limit")
+        result.reason = "; ".join(notes)
+        self._read_grades(cd, assignment, student, result)
+        return result
+
+    def _read_grades(self, cd: CourseDirectory, assignment: str, student: str, result: GradeResult) -> None:
+        autograded = Path(cd.format_path(cd.autograded_directory, student, assignment))
+        with Gradebook(self.db_url, self.course_id) as gb:
+            sub = gb.find_submission(assignment, student)
+            result.submission_id = sub.id
+            result.score, result.max_score = float(sub.score), float(sub.max_score)
+            result.needs_manual = bool(sub.needs_manual_grade)
+            cells = []
+            for nb in sub.notebooks:
+                order = _cell_order(autograded / f"{nb.name}.ipynb")
+                for g in sorted(nb.grades, key=lambda g: order.get(g.name, len(order))):
+                    cells.append(
+                        CellScore(
+                            notebook=nb.name,
+                            grade_id=g.name,
+                            cell_type=g.cell.cell_type,
+                            score=float(g.score),
+                            auto_score=None if g.auto_score is None else float(g.auto_score),
+                            max_score=float(g.max_score),
+                            needs_manual_grade=bool(g.needs_manual_grade),
+                        )
+                    )
+            result.cells = cells
+
+
+def _cell_order(path: Path) -> dict[str, int]:
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return {}
+    order = {}
+    for i, cell in enumerate(nb.cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid:
+            order[gid] = i
+    return order
