@@ -43,6 +43,20 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         autograded_points=12,
         manual_points=2,
     ),
+    Assignment(
+        id="02_changing_variables",
+        title="Changing variables in place",
+        notebook="changing_variables.ipynb",
+        objectives=(
+            "update a variable in place with assign, assign_add and assign_sub, and say what they return",
+            "explain why v = v + 1 leaves a variable untouched and why v += 1 is an error",
+            "respect a variable's shape and dtype when assigning, and change single entries or slices",
+            "tell a snapshot of a variable's value from an alias of the variable itself",
+            "keep state in variables inside tf.function: create once, update with assign, avoid retracing",
+        ),
+        autograded_points=14,
+        manual_points=2,
+    ),
     # New assignments are appended here, in order (02_..., 03_..., 04_...).
 )
 
