@@ -58,6 +58,21 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         manual_points=2,
     ),
     # New assignments are appended here, in order (02_..., 03_..., 04_...).
+    Assignment(
+        id="04_batchnorm_state",
+        title="The state inside BatchNormalization",
+        notebook="batchnorm_state.ipynb",
+        objectives=(
+            "find BatchNormalization's trainable and non-trainable variables in a layer or a model",
+            "predict when the moving statistics change (training=True) and when they do not",
+            "reproduce the layer's moving-average update by hand, with Keras's momentum convention",
+            "write training loops that update the statistics, and freeze them for fine-tuning",
+            "save and restore the statistics with tf.train.Checkpoint",
+            "write a layer whose own non-trainable state is updated in place",
+        ),
+        autograded_points=18,
+        manual_points=2,
+    ),
 )
 
 
