@@ -20,8 +20,24 @@ $(STAMP): pyproject.toml constraints.txt
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/release
+# JupyterLab 4 on the course, with nbgrader's extension (Validate button, Assignment List,
+# Formgrader). For the one local user: no token to paste, hence bound to the loopback interface
+# only. nbgrader reads nbgrader_config.py from the working directory, so start in the course.
+# LAB_ROOT / LAB_ARGS let the browser tests run this very recipe on a copy of the course.
+LAB_ROOT ?= $(CURDIR)
+LAB_ARGS ?=
+# Defaults shipped with this environment (JupyterLab reads <prefix>/share/jupyter/lab/settings/
+# overrides.json): never pop up "Would you like to get notified about official Jupyter news?".
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+$(LAB_OVERRIDES): Makefile | $(STAMP)
+	mkdir -p $(@D)
+	printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+lab: $(STAMP) $(LAB_OVERRIDES)
+	cd "$(LAB_ROOT)" && exec $(BIN)/jupyter lab $(ALLOW_ROOT) \
+	  --ServerApp.ip=127.0.0.1 --IdentityProvider.token= \
+	  --ServerApp.root_dir="$(LAB_ROOT)" --LabApp.default_url=/lab/tree/release $(LAB_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m autograder demo

@@ -1,0 +1,157 @@
+"""What a student does in JupyterLab 4, as Playwright steps (selectors checked against Lab 4.6
+and nbgrader 0.9.6's lab extension).
+
+Every wait is for something visible on the page (a selector, a prompt number, the kernel's idle
+status), bounded by a generous timeout: Chromium may share two cores with TensorFlow kernels.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+KERNEL_TIMEOUT = 180_000  # ms: run all, including `import tensorflow` on a starved CPU
+VALIDATE_TIMEOUT = 300_000  # ms: nbgrader runs the whole notebook in a fresh kernel
+NEWS_PROMPT = "Would you like to get notified about official Jupyter news?"
+
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+IDLE = f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']"
+STDERR = "application/vnd.jupyter.stderr"  # Lab renders error outputs (and stderr) with this type
+
+
+def cell_selector(index: int) -> str:
+    # Lab 4 keeps every cell in the DOM (windowing mode "contentVisibility"), indexed like the file.
+    return f"{NOTEBOOK} .jp-Cell[data-windowed-list-index='{index}']"
+
+
+def open_notebook(page, base_url: str, path: str, n_cells: int) -> None:
+    """Open a notebook the way a bookmark would, in a fresh workspace; wait until its `n_cells`
+    cells are on the page and its kernel is idle."""
+    page.goto(f"{base_url}/lab/tree/{path}?reset")
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel + ' .jp-Cell').length >= n",
+        arg=[NOTEBOOK, n_cells],
+        timeout=KERNEL_TIMEOUT,
+    )
+    page.wait_for_selector(IDLE, timeout=KERNEL_TIMEOUT)
+
+
+def menu(page, top: str, item: str) -> None:
+    """Click a main-menu entry, e.g. menu(page, "Run", "Run All Cells")."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(top)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(item)}$")).click()
+
+
+def cells(page) -> list[dict]:
+    """What the page shows for each cell: index, code or not, prompt text, error text."""
+    return page.evaluate(
+        """([sel, stderr]) => [...document.querySelectorAll(sel + ' .jp-Cell')].map(c => ({
+            index: Number(c.getAttribute('data-windowed-list-index')),
+            code: c.classList.contains('jp-CodeCell'),
+            prompt: ((c.querySelector('.jp-InputPrompt') || {}).textContent || '').trim(),
+            errors: [...c.querySelectorAll(`.jp-OutputArea-output[data-mime-type="${stderr}"]`)]
+                      .map(e => e.textContent),
+        }))""",
+        [NOTEBOOK, STDERR],
+    )
+
+
+def executed(prompt: str) -> bool:
+    return re.fullmatch(r"\[\d+\]:", prompt) is not None
+
+
+def wait_executed(page, indices: list[int]) -> None:
+    """Wait until every listed code cell shows an execution number (not `[*]` or `[ ]`)."""
+    page.wait_for_function(
+        """([sel, indices]) => indices.every(i => {
+            const cell = `${sel} .jp-Cell[data-windowed-list-index="${i}"]`;
+            const p = document.querySelector(cell + ' .jp-InputPrompt');
+            return p && /^\\[\\d+\\]:$/.test(p.textContent.trim());
+        })""",
+        arg=[NOTEBOOK, indices],
+        timeout=KERNEL_TIMEOUT,
+    )
+    page.wait_for_selector(IDLE, timeout=KERNEL_TIMEOUT)
+
+
+def run_all(page) -> None:
+    """Run > Run All Cells on a notebook that has not run yet, then wait until the run is over:
+    no cell queued or running (`[*]`), the kernel idle. After an error, the kernel drops the
+    cells still queued."""
+    menu(page, "Run", "Run All Cells")
+    page.wait_for_function(
+        r"""(sel) => {
+            const prompts = [...document.querySelectorAll(sel + ' .jp-InputPrompt')];
+            const idle = document.querySelector(sel + " .jp-Notebook-ExecutionIndicator[data-status='idle']");
+            const texts = prompts.map(p => p.textContent);
+            // started (a cell has a number: the notebook opens with none), and not running
+            return idle && texts.some(t => /\[\d+\]/.test(t)) && !texts.some(t => t.includes('*'));
+        }""",
+        arg=NOTEBOOK,
+        timeout=KERNEL_TIMEOUT,
+    )
+
+
+def replace_cell_source(page, index: int, text: str) -> list[str]:
+    """Click into a cell's editor, select everything and put `text` in its place.
+
+    The text is inserted as one input (like a paste), so CodeMirror's auto-indent does not
+    re-indent it. Returns the editor's lines as displayed afterwards."""
+    cell = page.locator(cell_selector(index))
+    cell.scroll_into_view_if_needed()
+    cell.locator(".cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(text)
+    return cell.locator(".cm-line").all_text_contents()
+
+
+def run_cells_from(page, first: int, last: int) -> None:
+    """Shift+Enter from cell `first` through cell `last` (each press runs one cell, moves on)."""
+    page.locator(cell_selector(first)).locator(".jp-InputPrompt").click()  # select, command mode
+    for _ in range(last - first + 1):
+        page.keyboard.press("Shift+Enter")
+
+
+def save(page) -> None:
+    """The toolbar's save button; wait until the tab is no longer marked dirty."""
+    page.locator(f"{NOTEBOOK} jp-button[data-command='docmanager:save']").click()
+    page.wait_for_selector(".lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)", timeout=KERNEL_TIMEOUT)
+
+
+def validate(page) -> dict:
+    """Press nbgrader's Validate button and read its result dialog.
+
+    Returns the dialog's title, the CSS class nbgrader gives the message (validation-success,
+    validation-failed, ...) and the source of each cell reported as failed."""
+    page.locator(f"{NOTEBOOK} jp-button.validate-button").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=VALIDATE_TIMEOUT)
+    return {
+        "title": dialog.locator(".jp-Dialog-header").inner_text().strip(),
+        **page.evaluate(
+            """() => {
+                const msg = document.querySelector('.jp-Dialog #validation-message');
+                const text = document.querySelector('.jp-Dialog').innerText;
+                if (!msg) return {kind: null, failed: [], text};
+                const failed = [...msg.querySelectorAll(':scope > div > p')]
+                    .filter(p => p.textContent === 'The following cell failed:')
+                    .map(p => p.parentElement.nextElementSibling.querySelector('pre').innerText);
+                const kind = [...msg.classList].find(c => c.startsWith('validation-')) || null;
+                return {kind, failed, text: msg.innerText};
+            }"""
+        ),
+    }
+
+
+def close_dialog(page) -> None:
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    page.locator(".jp-Dialog").wait_for(state="detached")
+
+
+def shot(page, path: Path, locator=None) -> Path:
+    """Screenshot of the viewport, after scrolling `locator` (if given) into view."""
+    if locator is not None:
+        locator.scroll_into_view_if_needed()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    return path
