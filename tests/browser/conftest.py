@@ -4,13 +4,14 @@ The server is started through the Makefile's own `lab` recipe (with LAB_ROOT poi
 temporary copy of the course), so these tests check what `make lab` gives a student: no token,
 loopback only, no news prompt, nbgrader's extension. Chromium is Debian's (`.ci/system-deps`
 installs it); Playwright only drives it, nothing is downloaded. Screenshots of every step and the
-server's log go to tests/browser/screenshots/ (gitignored), printed at the end of the run.
+server's log go to tests/browser/screenshots/<run>/ (gitignored), printed at the end of the run.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +38,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # one folder per run inside
+KEEP_RUNS = 3  # screenshot folders of older runs are deleted
+_run_dir: list[Path] = []  # this run's folder, for the terminal summary
 SERVER_START_TIMEOUT = 120  # s: a CPU-starved machine can take a while to import everything
 STUDENT = "ada"  # the synthetic student whose submission the instructor grades by hand
 
@@ -90,9 +93,16 @@ def build_and_grade(course: CourseDir, scratch: Path, a) -> None:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
-    return SCREENSHOTS
+    """tests/browser/screenshots/<date-time-pid>/: a folder per run, so runs at the same time
+    (several people or agents on one checkout) never mix or delete each other's pictures."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    older = sorted(d for d in SCREENSHOTS.iterdir() if re.fullmatch(r"\d{8}-\d{6}-\d+", d.name))
+    for d in older[: max(0, len(older) - (KEEP_RUNS - 1))]:
+        shutil.rmtree(d, ignore_errors=True)
+    run = SCREENSHOTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run.mkdir()
+    _run_dir.append(run)
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -248,6 +258,6 @@ def page(browser_context, lab, screenshots, request):
 
 
 def pytest_terminal_summary(terminalreporter):
-    shots = sorted(SCREENSHOTS.rglob("*.png")) if SCREENSHOTS.exists() else []
-    if shots:
-        terminalreporter.write_sep("-", f"browser screenshots ({len(shots)}) and server log: {SCREENSHOTS}")
+    for run in _run_dir:
+        shots = list(run.rglob("*.png"))
+        terminalreporter.write_sep("-", f"browser screenshots ({len(shots)}) and server log: {run}")

@@ -1,7 +1,7 @@
 """The student's and the instructor's paths in a real browser: JupyterLab 4 + nbgrader's extension.
 
 Started with the Makefile's `lab` recipe on a temporary copy of the course (see conftest.py).
-Screenshots of every step: tests/browser/screenshots/ (printed at the end of the run).
+Screenshots of every step: tests/browser/screenshots/<run>/ (printed at the end of the run).
 """
 
 from __future__ import annotations
