@@ -1,0 +1,804 @@
+"""Tamper resistance inside the grading kernel: test cells must not be fooled by earlier cells.
+
+A notebook's test cells run in the same Python process as the student's code, after it. Code
+that ran before a test cell can make a failing test look passed. The guard defeats the known
+ways of doing that, in three layers:
+
+1. **Pristine references, captured at kernel start** (`startup_expression`, evaluated once
+   before any student code). In the kernel, `_install` records every module that is loaded at
+   that moment (the standard library, NumPy, TensorFlow, Keras, IPython, ipykernel, zmq,
+   jupyter_client ...: all trusted code) with the functions and classes in it, the Python
+   classes those modules define (e.g. ``tf.Variable``, ``IPython``'s shell and
+   ``ipykernel``'s kernel classes), the IPython shell's hooks (custom exception handlers,
+   ``showtraceback``, input and AST transformers, prefilters, event callbacks, compiler,
+   display hooks), the kernel's message handlers, and ``sys`` hooks (trace and profile
+   functions, ``excepthook``, ``displayhook``, ``stdout``/``stderr``, import hooks). It removes
+   ``NBGRADER_*`` variables from the environment (a notebook cannot tell grading from a normal
+   run that way) and installs an audit hook that refuses any further audit hook (which would
+   otherwise run student code between the guard and the test cell).
+
+2. **Before each test cell** (`before_expression`): everything above is compared with the
+   pristine state and *restored*; what differed is reported. Restored: replaced functions and
+   classes in trusted modules (``np.testing.assert_allclose``, ``np.allclose``,
+   ``tf.debugging.*``, ``math.isclose``, ``builtins.isinstance``, internals such as
+   ``numpy._core.numeric.isclose``), methods set on trusted classes (``tf.Variable.__eq__``,
+   ``InteractiveShell.run_cell``), shell and kernel instance overrides (``ip.showtraceback =``),
+   ``set_custom_exc``, transformers, event callbacks (those not from trusted modules, so
+   matplotlib's inline backend hook stays), ``sys.settrace``/``setprofile``/``excepthook`` and
+   friends, replaced ``sys.modules`` entries, notebook globals that shadow test-critical builtins
+   (``isinstance = lambda *a: True``) and conventional module aliases bound to impostors
+   (``np = FakeNumpy()``). Then it starts a profile function for the test cell that notes any
+   comparison-like dunder (``__eq__``, ``__bool__``, ``__len__``, ``__array__``,
+   ``__instancecheck__`` ...) *defined by notebook code* that the test calls: an object whose
+   ``__eq__`` always returns True is seen the moment a test compares with it.
+
+3. **After each test cell** (`after_expression`) the check runs again: anything the test cell
+   itself triggered (a student function that patches ``np.allclose`` while being tested, or
+   removes the profile function) is reported; the kernel's record of the exception the cell
+   raised is returned. `verdict` then checks, *outside* the kernel, that both guard calls
+   answered with this cell's random nonce, that nothing was reported, and that the cell's
+   execute reply and outputs agree with what the kernel saw (an exception that was raised but
+   hidden from the reply or the outputs is tampering).
+
+The guard calls travel as ``user_expressions`` of a silent, history-less execute request with
+empty code (`request`), so input transformers, prefilters and cell hooks never see them. A test
+cell whose verdict is tampered scores 0 and the submission is flagged for review.
+
+What it does NOT stop (documented, not hidden): a student who reads this module and writes code
+aimed at it. Everything in the kernel's process is reachable from student code (``gc``,
+``ctypes``), so code can forge the guard's answers (replace ``autograder.guard._before``,
+``__import__``, or the kernel's message handlers with ones that echo the nonce), patch C-level
+state through ``ctypes``, hide a fake comparison in code whose globals are a trusted module's
+(``exec(src, np.__dict__)``), or race the guard from a background thread (a change that is
+still in place after the cell is reported). Modules first imported *after* kernel start are not
+in the pristine record (a fork-server kernel has NumPy/TensorFlow/Keras preloaded; a plain
+kernel imports them in `_install`). Timing-based grading detection (hostname, uid, missing
+network) is possible. The sandbox (autograder.sandbox) bounds what such code can reach; review
+of flagged submissions and spot checks cover the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from operator import is_not, ne
+
+# --- host side ----------------------------------------------------------------------------------
+
+EXPRESSION_KEY = "autograder_guard"
+_IMPORT = "__import__('autograder.guard', fromlist=['_before'])"
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def startup_expression(nonce: str, preload: tuple[str, ...] = ("numpy", "tensorflow", "keras")) -> str:
+    """Install the guard (once, after kernel start, before any student code)."""
+    return f"{_IMPORT}._install({nonce!r}, {tuple(preload)!r})"
+
+
+def before_expression(nonce: str) -> str:
+    """Restore pristine state and watch the coming test cell."""
+    return f"{_IMPORT}._before({nonce!r})"
+
+
+def after_expression(nonce: str) -> str:
+    """Check what the test cell changed and what it raised."""
+    return f"{_IMPORT}._after({nonce!r})"
+
+
+# The same calls as code, for an engine that prefers to run code (their value is not returned:
+# use `request` to get the report back).
+def startup_code(nonce: str | None = None) -> str:
+    return startup_expression(nonce or new_nonce())
+
+
+def before_test_code(nonce: str | None = None) -> str:
+    return before_expression(nonce or new_nonce())
+
+
+def after_test_code(nonce: str | None = None) -> str:
+    return after_expression(nonce or new_nonce())
+
+
+def request(expression: str) -> dict:
+    """kwargs for `KernelClient.execute`: the guard call as a user expression, with no cell code.
+
+    Empty code with ``silent=True`` runs no input transformer, no cell hook, adds nothing to the
+    history and does not change the execution count; the expression's value comes back in the
+    execute reply's ``user_expressions``.
+    """
+    return {
+        "code": "",
+        "silent": True,
+        "store_history": False,
+        "user_expressions": {EXPRESSION_KEY: expression},
+        "allow_stdin": False,
+        "stop_on_error": False,
+    }
+
+
+def read_reply(reply: dict | None, nonce: str) -> dict:
+    """The guard's report from an execute reply, or a report that says why there is none."""
+    if not reply:
+        return {"ok": False, "reasons": ["the guard call got no reply"]}
+    content = reply.get("content", reply)
+    result = (content.get("user_expressions") or {}).get(EXPRESSION_KEY)
+    if not result:
+        return {"ok": False, "reasons": ["the guard call did not run (no user expression result)"]}
+    if result.get("status") != "ok":
+        return {
+            "ok": False,
+            "reasons": [f"the guard call failed: {result.get('ename')}: {result.get('evalue')}"],
+        }
+    text = result.get("data", {}).get("text/plain", "")
+    try:
+        report = json.loads(json.loads(text) if text.startswith(("'", '"')) else text)
+    except (ValueError, TypeError):
+        try:
+            import ast
+
+            report = json.loads(ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError):
+            return {"ok": False, "reasons": [f"the guard answered garbage: {text[:200]!r}"]}
+    if not isinstance(report, dict) or report.get("nonce") != nonce:
+        return {"ok": False, "reasons": ["the guard's answer does not carry this cell's nonce"]}
+    report["ok"] = True
+    return report
+
+
+def call(kc, expression: str, nonce: str, timeout: float = 60.0) -> dict:
+    """Run one guard call through a blocking kernel client and return the parsed report."""
+    msg_id = kc.execute(**request(expression))
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return {"ok": False, "reasons": [f"the guard call timed out after {timeout:g} s"]}
+        try:
+            msg = kc.get_shell_msg(timeout=remaining)
+        except Exception:  # queue.Empty
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            return read_reply(msg, nonce)
+
+
+async def async_call(kc, expression: str, nonce: str, timeout: float = 60.0) -> dict:
+    """`call` for jupyter_client's async clients (nbclient's `kc`)."""
+    msg_id = kc.execute(**request(expression))
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return {"ok": False, "reasons": [f"the guard call timed out after {timeout:g} s"]}
+        try:
+            msg = await kc.get_shell_msg(timeout=remaining)
+        except Exception:
+            continue
+        if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            return read_reply(msg, nonce)
+
+
+@dataclass
+class GuardVerdict:
+    tampered: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def verdict(before: dict, after: dict, reply: dict | None, outputs: list) -> GuardVerdict:
+    """Was this test cell's result tampered with? From both guard reports and the cell's own reply.
+
+    `reply` is the test cell's execute reply (message or content), `outputs` its nbformat outputs.
+    """
+    reasons: list[str] = []
+    for when, report in (("before the test", before), ("after the test", after)):
+        if not report.get("ok"):
+            reasons += [f"{when}: {r}" for r in report.get("reasons", ["no report"])]
+        else:
+            reasons += [f"{when}: {r}" for r in report.get("reasons", [])]
+    content = (reply or {}).get("content", reply or {})
+    status = content.get("status")
+    error_outputs = [o for o in outputs if o.get("output_type") == "error"]
+    raised = after.get("error") if after.get("ok") else None
+    if raised and status == "ok":
+        reasons.append(f"the test raised {raised} but the kernel replied 'ok'")
+    if raised and not error_outputs:
+        reasons.append(f"the test raised {raised} but no error was shown in its outputs")
+    if status == "error" and not error_outputs:
+        reasons.append("the kernel replied 'error' but the error was hidden from the outputs")
+    return GuardVerdict(bool(reasons), reasons)
+
+
+# --- kernel side ----------------------------------------------------------------------------------
+# Everything below runs inside the grading kernel (imported there by the expressions above).
+
+# Notebook globals that must not shadow these builtins when a test runs.
+CRITICAL_BUILTINS = (
+    "isinstance", "issubclass", "type", "len", "abs", "all", "any", "round", "getattr",
+    "hasattr", "callable", "id", "print", "repr", "float", "int", "bool", "str", "__import__",
+    "AssertionError", "Exception", "range", "sorted", "min", "max", "sum", "set", "list", "dict",
+    "tuple", "zip", "map", "object", "super", "vars", "dir",
+)  # fmt: skip
+# Conventional names of modules in notebooks: if bound, they must be the real module.
+MODULE_ALIASES = {
+    "np": "numpy", "numpy": "numpy", "tf": "tensorflow", "tensorflow": "tensorflow",
+    "keras": "keras", "math": "math", "os": "os", "sys": "sys", "random": "random",
+    "builtins": "builtins", "unittest": "unittest", "plt": "matplotlib.pyplot",
+    "course": "course",
+}  # fmt: skip
+# Methods a notebook-defined object can use to lie to a test.
+LYING_DUNDERS = frozenset(
+    {
+        "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__len__",
+        "__float__", "__int__", "__index__", "__complex__", "__abs__", "__round__",
+        "__contains__", "__array__", "__array_ufunc__", "__array_function__",
+        "__instancecheck__", "__subclasscheck__", "__getattr__", "__getattribute__",
+        "__tf_tensor__", "__iter__", "__getitem__",
+    }
+)  # fmt: skip
+# Shell / kernel methods that an instance attribute must never shadow.
+SHELL_METHODS = (
+    "showtraceback", "_showtraceback", "showsyntaxerror", "showindentationerror",
+    "run_cell", "run_cell_async", "_run_cell", "run_ast_nodes", "run_code", "transform_cell",
+    "transform_ast", "user_expressions", "should_run_async", "ex", "ev", "safe_execfile",
+    "set_custom_exc", "get_exception_only", "_get_exc_info", "init_user_ns",
+)  # fmt: skip
+KERNEL_METHODS = (
+    "do_execute", "execute_request", "send_response", "dispatch_shell", "process_one",
+    "_publish_execute_input", "_publish_status", "finish_metadata", "init_metadata",
+)  # fmt: skip
+SYS_HOOKS = ("excepthook", "displayhook", "breakpointhook", "unraisablehook", "stdout", "stderr", "stdin")
+# Event callbacks from these packages are the kernel's own (matplotlib's inline backend).
+TRUSTED_CALLBACK_MODULES = ("IPython", "ipykernel", "matplotlib_inline", "matplotlib", "ipywidgets")
+# Packages whose functions and classes are recorded (plus the whole standard library): what a
+# test cell calls and what the kernel uses to run cells and send replies.
+WATCHED_ROOTS = frozenset(
+    {
+        "numpy", "tensorflow", "keras", "ml_dtypes", "optree", "course", "autograder", "IPython",
+        "ipykernel", "jupyter_client", "jupyter_core", "zmq", "traitlets", "tornado", "comm",
+        "matplotlib_inline", "nbformat", "pytest", "_pytest",
+    }
+)  # fmt: skip
+# Imported by the guard at kernel start when available: modules tests call that their packages
+# load lazily (``np.testing`` is loaded on first attribute access), so they are recorded too.
+ALWAYS_IMPORT = ("math", "unittest", "numpy", "numpy.testing", "numpy.linalg")
+# TensorFlow's v1 compatibility namespaces re-export everything once more (~30k names).
+UNWATCHED_PREFIXES = (
+    "tensorflow._api.v2.compat", "tensorflow.compat", "tensorflow.python.keras", "tensorflow.lite",
+    "tensorflow.python.tpu", "tensorflow.python.debug", "tensorflow.python.compiler.tensorrt",
+    "keras._tf_keras", "xml.", "email.", "http.", "pydoc_data",
+)  # fmt: skip
+IGNORED_NAMES = frozenset({"_", "__", "___", "__warningregistry__", "__builtins__"})
+
+_STATE = None
+
+
+class _Pristine:
+    """What trusted state looked like at kernel start, and how to put it back."""
+
+    def __init__(self, shell):
+        import builtins
+        import sys
+        import threading
+        import types
+
+        self.shell = shell
+        self.kernel = getattr(shell, "kernel", None)
+        self.user_ns = shell.user_ns
+        # Modules loaded now are trusted code; those a test or the kernel relies on are recorded.
+        self.modules = {
+            name: m
+            for name, m in list(sys.modules.items())
+            if isinstance(m, types.ModuleType) and _watched_module(name)
+        }
+        self.module_globals = {id(vars(m)) for m in self.modules.values()}
+        self.mod_snap = []
+        classes = {}
+        for name, m in self.modules.items():
+            d = vars(m)
+            items = [(k, v) for k, v in list(d.items()) if k not in IGNORED_NAMES and _is_code(v)]
+            self.mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
+            for v in list(d.values()):
+                if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
+                    classes[id(v)] = v
+        for obj in (shell, self.kernel, getattr(shell, "compile", None), shell.displayhook):
+            if obj is not None:
+                for c in type(obj).__mro__:
+                    if c is not object and not (c.__flags__ & (1 << 8)):
+                        classes[id(c)] = c
+        self.cls_snap = []
+        for c in classes.values():
+            d = c.__dict__
+            items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
+            self.cls_snap.append(
+                (c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items))
+            )
+        self._flatten()
+        self.sys_modules = dict(self.modules)
+        self.sys_hooks = {h: getattr(sys, h, None) for h in SYS_HOOKS}
+        self.meta_path = list(sys.meta_path)
+        self.path_hooks = list(sys.path_hooks)
+        self.threading_hooks = (
+            getattr(threading, "_trace_hook", None),
+            getattr(threading, "_profile_hook", None),
+        )
+        self.builtins = builtins
+        # IPython state (ipykernel itself leaves some instance attributes, e.g. _showtraceback).
+        self.shell_overrides = {k: vars(shell)[k] for k in SHELL_METHODS if k in vars(shell)}
+        self.custom_exc = (shell.custom_exceptions, vars(shell).get("CustomTB"))
+        self.events = {k: list(v) for k, v in shell.events.callbacks.items()}
+        self.transformer_lists = {
+            "input_transformers_cleanup": list(shell.input_transformers_cleanup),
+            "input_transformers_post": list(shell.input_transformers_post),
+            "ast_transformers": list(shell.ast_transformers),
+        }
+        itm = shell.input_transformer_manager
+        self.itm = itm
+        self.itm_lists = {
+            k: list(getattr(itm, k)) for k in ("cleanup_transforms", "line_transforms", "token_transformers")
+        }
+        pm = shell.prefilter_manager
+        self.prefilter = (
+            pm,
+            list(pm._transformers),
+            list(pm._checkers),
+            dict(pm._handlers),
+            dict(pm._esc_handlers),
+        )
+        self.shell_objs = {
+            k: getattr(shell, k, None)
+            for k in ("compile", "displayhook", "display_pub", "InteractiveTB", "SyntaxTB",
+                      "input_transformer_manager", "prefilter_manager", "history_manager", "events",
+                      "builtin_trap", "display_trap")
+        }  # fmt: skip
+        self.kernel_objs = {}
+        self.kernel_overrides = {}
+        if self.kernel is not None:
+            kd = vars(self.kernel)
+            self.kernel_overrides = {k: kd[k] for k in KERNEL_METHODS if k in kd}
+            self.kernel_objs = {
+                k: getattr(self.kernel, k, None) for k in ("session", "shell", "iopub_socket", "iopub_thread")
+            }
+            self.shell_handlers = dict(getattr(self.kernel, "shell_handlers", {}))
+            self.control_handlers = dict(getattr(self.kernel, "control_handlers", {}))
+
+    def _flatten(self) -> None:
+        """One flat (container, key, value) table per kind: the no-change case is a single C loop."""
+        import types
+
+        self.flat_mod = (
+            tuple(d for _, _, d, keys, _ in self.mod_snap for _ in keys),
+            tuple(k for _, _, _, keys, _ in self.mod_snap for k in keys),
+            tuple(v for _, _, _, _, vals in self.mod_snap for v in vals),
+        )
+        self.flat_cls = (
+            tuple(d for _, d, _, _, keys, _ in self.cls_snap for _ in keys),
+            tuple(k for _, _, _, _, keys, _ in self.cls_snap for k in keys),
+            tuple(v for _, _, _, _, _, vals in self.cls_snap for v in vals),
+        )
+        self.cls_dicts = tuple(d for _, d, _, _, _, _ in self.cls_snap)
+        self.cls_lens = tuple(n for _, _, n, _, _, _ in self.cls_snap)
+        self._proxy_get = types.MappingProxyType.get
+
+    # -- checks: each returns reasons and (when restore) puts pristine state back --
+
+    def check(self, restore: bool) -> list[str]:
+        reasons = []
+        for part in (self._modules, self._classes, self._sys, self._ipython, self._kernel, self._namespace):
+            try:
+                reasons += part(restore)
+            except Exception as e:  # a broken check is itself suspicious
+                reasons.append(f"guard check {part.__name__} failed: {type(e).__name__}: {e}")
+        return reasons
+
+    def _modules(self, restore):
+        import sys
+
+        out = []
+        dicts, keys_, vals_ = self.flat_mod
+        if any(map(is_not, map(dict.get, dicts, keys_), vals_)):  # one C loop over ~80k entries
+            accepted = False
+            for i, (name, m, d, keys, vals) in enumerate(self.mod_snap):
+                if not any(map(is_not, map(d.get, keys), vals)):
+                    continue
+                for k, v in zip(keys, vals, strict=True):
+                    cur = d.get(k, _MISSING)
+                    if cur is v:
+                        continue
+                    if _same_lazy_module(v, cur):  # accept the real module into the record
+                        vals = tuple(cur if kk == k else vv for kk, vv in zip(keys, vals, strict=True))
+                        self.mod_snap[i] = (name, m, d, keys, vals)
+                        accepted = True
+                        continue
+                    out.append(
+                        f"{name}.{k} was replaced" if cur is not _MISSING else f"{name}.{k} was deleted"
+                    )
+                    if restore:
+                        d[k] = v
+            if accepted:
+                self._flatten()
+        for name, m in self.sys_modules.items():
+            cur = sys.modules.get(name)
+            if cur is not m and cur is not None:
+                out.append(f"sys.modules[{name!r}] was replaced")
+                if restore:
+                    sys.modules[name] = m
+        return out
+
+    def _classes(self, restore):
+        out = []
+        dicts, keys_, vals_ = self.flat_cls
+        if not any(map(is_not, map(self._proxy_get, dicts, keys_), vals_)) and not any(
+            map(ne, map(len, self.cls_dicts), self.cls_lens)
+        ):
+            return out
+        grown = False
+        for i, (c, d, n, allkeys, keys, vals) in enumerate(self.cls_snap):
+            if len(d) == n and not any(map(is_not, map(d.get, keys), vals)):
+                continue
+            if len(d) != n:
+                grown = True
+            snap = dict(zip(keys, vals, strict=True))
+            for k, v in snap.items():
+                cur = d.get(k, _MISSING)
+                if cur is not v:
+                    how = "replaced" if cur is not _MISSING else "deleted"
+                    out.append(f"{c.__module__}.{c.__qualname__}.{k} was {how}")
+                    if restore:
+                        setattr(c, k, v)
+            for k in [k for k in list(d) if k not in allkeys]:
+                if _is_code(d[k]):  # lazily added data (__annotations__, __slotnames__) is fine
+                    out.append(f"{c.__module__}.{c.__qualname__}.{k} was added")
+                    if restore:
+                        delattr(c, k)
+            if len(d) != n and all(not _is_code(d[k]) for k in d if k not in allkeys):
+                self.cls_snap[i] = (c, d, len(d), frozenset(d), keys, vals)  # accept lazy data
+        if grown:
+            self._flatten()
+        return out
+
+    def _sys(self, restore):
+        import sys
+        import threading
+
+        out = []
+        if sys.gettrace() is not None:
+            out.append("sys.settrace was used")
+            if restore:
+                sys.settrace(None)
+        if sys.getprofile() is not None and sys.getprofile() is not _watch:
+            out.append("sys.setprofile was used")
+            if restore:
+                sys.setprofile(None)
+        if (
+            getattr(threading, "_trace_hook", None),
+            getattr(threading, "_profile_hook", None),
+        ) != self.threading_hooks:
+            out.append("threading.settrace/setprofile was used")
+            if restore:
+                threading.settrace(self.threading_hooks[0])
+                threading.setprofile(self.threading_hooks[1])
+        for h, v in self.sys_hooks.items():
+            if getattr(sys, h, None) is not v:
+                out.append(f"sys.{h} was replaced")
+                if restore:
+                    setattr(sys, h, v)
+        if sys.meta_path != self.meta_path or sys.path_hooks != self.path_hooks:
+            out.append("import hooks (sys.meta_path / sys.path_hooks) were changed")
+            if restore:
+                sys.meta_path[:] = self.meta_path
+                sys.path_hooks[:] = self.path_hooks
+        if _blocked_audit_hooks:
+            out.append(f"sys.addaudithook was called {len(_blocked_audit_hooks)} time(s) (blocked)")
+            if restore:
+                _blocked_audit_hooks.clear()
+        return out
+
+    def _ipython(self, restore):
+        sh = self.shell
+        out = []
+        for k in SHELL_METHODS:
+            if vars(sh).get(k, _MISSING) is not self.shell_overrides.get(k, _MISSING):
+                out.append(f"the shell's {k} was overridden")
+                if restore:
+                    if k in self.shell_overrides:
+                        setattr(sh, k, self.shell_overrides[k])
+                    else:
+                        delattr(sh, k)
+        if (sh.custom_exceptions, vars(sh).get("CustomTB")) != self.custom_exc:
+            out.append("set_custom_exc was used to handle exceptions")
+            if restore:
+                sh.custom_exceptions = self.custom_exc[0]
+                if self.custom_exc[1] is None:
+                    vars(sh).pop("CustomTB", None)
+                else:
+                    sh.CustomTB = self.custom_exc[1]
+        for k, v in self.shell_objs.items():
+            if getattr(sh, k, None) is not v:
+                out.append(f"the shell's {k} was replaced")
+                if restore:
+                    setattr(sh, k, v)
+        for k, v in self.transformer_lists.items():
+            cur = getattr(sh, k)
+            if list(cur) != v:
+                out.append(f"{k} were changed")
+                if restore:
+                    cur[:] = v
+        for k, v in self.itm_lists.items():
+            cur = getattr(self.itm, k)
+            if list(cur) != v:
+                out.append(f"input_transformer_manager.{k} were changed")
+                if restore:
+                    cur[:] = v
+        pm, tr, ch, hd, esc = self.prefilter
+        if (
+            list(pm._transformers) != tr
+            or list(pm._checkers) != ch
+            or dict(pm._handlers) != hd
+            or dict(pm._esc_handlers) != esc
+        ):
+            out.append("prefilter transformers/checkers were changed")
+            if restore:
+                pm._transformers[:] = tr
+                pm._checkers[:] = ch
+                pm._handlers.clear()
+                pm._handlers.update(hd)
+                pm._esc_handlers.clear()
+                pm._esc_handlers.update(esc)
+        cbs = sh.events.callbacks
+        for event, funcs in cbs.items():
+            pristine = self.events.get(event, [])
+            foreign = [f for f in funcs if f not in pristine and not _trusted_callback(f)]
+            if foreign:
+                out.append(f"a {event!r} event callback was registered")
+                if restore:
+                    funcs[:] = [f for f in funcs if f not in foreign]
+            missing = [f for f in pristine if f not in funcs]
+            if missing and restore:
+                funcs[:0] = missing
+        return out
+
+    def _kernel(self, restore):
+        k = self.kernel
+        out = []
+        if k is None:
+            return out
+        for name in KERNEL_METHODS:
+            if vars(k).get(name, _MISSING) is not self.kernel_overrides.get(name, _MISSING):
+                out.append(f"the kernel's {name} was overridden")
+                if restore:
+                    if name in self.kernel_overrides:
+                        setattr(k, name, self.kernel_overrides[name])
+                    else:
+                        delattr(k, name)
+        for name, v in self.kernel_objs.items():
+            if getattr(k, name, None) is not v:
+                out.append(f"the kernel's {name} was replaced")
+                if restore:
+                    setattr(k, name, v)
+        for attr, snap in (
+            ("shell_handlers", self.shell_handlers),
+            ("control_handlers", self.control_handlers),
+        ):
+            cur = getattr(k, attr, None)
+            if cur is not None and {n: cur.get(n) for n in snap} != snap:
+                out.append(f"the kernel's {attr} were changed")
+                if restore:
+                    cur.update(snap)
+        return out
+
+    def _namespace(self, restore):
+        import sys
+
+        ns = self.user_ns
+        out = []
+        b = vars(self.builtins)
+        for name in CRITICAL_BUILTINS:
+            if name in ns and ns[name] is not b.get(name) and callable(ns[name]):
+                out.append(f"the notebook redefined the builtin {name!r}")
+                if restore:
+                    del ns[name]
+        bi = ns.get("__builtins__")
+        if bi is not None and bi is not self.builtins and bi is not b:
+            out.append("the notebook replaced __builtins__")
+            if restore:
+                ns["__builtins__"] = self.builtins
+        for alias, modname in MODULE_ALIASES.items():
+            if alias in ns:
+                real = self.sys_modules.get(modname) or sys.modules.get(modname)
+                if (
+                    real is not None
+                    and ns[alias] is not real
+                    and _looks_like_module_stand_in(ns[alias], real)
+                ):
+                    out.append(f"the notebook bound {alias!r} to something that is not the module {modname}")
+                    if restore:
+                        ns[alias] = real
+        return out
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+_blocked_audit_hooks: list[str] = []
+_watched: dict = {"dunders": set(), "test_file": None, "user_globals": None, "trusted": set()}
+
+
+def _watched_module(name: str) -> bool:
+    import sys
+
+    root = name.split(".")[0]
+    if name == "__main__" or name.startswith(UNWATCHED_PREFIXES):
+        return False
+    return root in WATCHED_ROOTS or root in sys.stdlib_module_names
+
+
+def _is_code(v) -> bool:
+    import types
+
+    return isinstance(
+        v,
+        (types.FunctionType, types.BuiltinFunctionType, type, types.MethodType, staticmethod,
+         classmethod, property, types.ModuleType),
+    ) or (callable(v) and not isinstance(v, (int, float, str, bytes)))  # fmt: skip
+
+
+def _same_lazy_module(old, new) -> bool:
+    """TensorFlow's lazy loaders are replaced by the real module on first use: not tampering."""
+    import types
+
+    return (
+        isinstance(old, types.ModuleType)
+        and isinstance(new, types.ModuleType)
+        and getattr(old, "__name__", None) == getattr(new, "__name__", None)
+    )
+
+
+def _looks_like_module_stand_in(value, real) -> bool:
+    import types
+
+    # Rebinding `np` to some unrelated value (a number, an array) is a bug, not an attack; an
+    # object that mimics the module (another module, or one carrying the module's attributes) is.
+    if isinstance(value, types.ModuleType):
+        return True
+    names = ("testing", "allclose", "debugging", "Variable", "isclose", "Layer")
+    return any(hasattr(real, n) and hasattr(value, n) for n in names)
+
+
+def _trusted_callback(f) -> bool:
+    mod = getattr(f, "__module__", None) or getattr(getattr(f, "__func__", None), "__module__", "") or ""
+    return mod.split(".")[0] in TRUSTED_CALLBACK_MODULES
+
+
+def _audit(event, args):
+    if event == "sys.addaudithook":
+        _blocked_audit_hooks.append(event)
+        raise RuntimeError("audit hooks are not allowed while grading")
+
+
+def _watch(frame, event, arg):
+    """Profile function during a test cell: note lying dunders defined by notebook code."""
+    if event != "call":
+        return
+    code = frame.f_code
+    g = frame.f_globals
+    if code.co_name == "<module>":
+        if _watched["test_file"] is None and g is _watched["user_globals"]:
+            _watched["test_file"] = code.co_filename
+        return
+    if code.co_name in LYING_DUNDERS and id(g) not in _watched["trusted"]:
+        if g is _watched["user_globals"]:
+            student = code.co_filename != _watched["test_file"]
+        else:
+            student = not _installed_module_globals(g)
+        if student:
+            _watched["dunders"].add(f"{code.co_name} (defined at {code.co_filename}:{code.co_firstlineno})")
+
+
+def _installed_module_globals(g) -> bool:
+    """Are these the globals of a module installed with Python (not notebook-made code)?"""
+    import os
+    import sys
+
+    m = sys.modules.get(g.get("__name__", None) or "")
+    if m is None or getattr(m, "__dict__", None) is not g:
+        return False
+    f = getattr(m, "__file__", None)
+    if not f:
+        return False
+    f = os.path.realpath(f)
+    ok = any(f.startswith(os.path.realpath(p) + os.sep) for p in {sys.prefix, sys.base_prefix})
+    if ok:
+        _watched["trusted"].add(id(g))  # cache: later calls take the fast path
+    return ok
+
+
+def _record_result(result) -> None:
+    err = result.error_in_exec or result.error_before_exec
+    _watched["error"] = f"{type(err).__name__}: {err}"[:500] if err is not None else None
+
+
+def _install(nonce: str, preload=()) -> str:
+    """Kernel side of `startup_expression`."""
+    global _STATE
+    import importlib
+    import os
+    import sys
+
+    for k in [k for k in os.environ if k.startswith("NBGRADER")]:
+        del os.environ[k]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    errors = []
+    for name in ALWAYS_IMPORT:  # lazily loaded helpers tests call: record them before students run
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            errors.append(f"{name}: {type(e).__name__}")
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if _STATE is None:
+        sys.addaudithook(_audit)
+        # Records each (non-silent) cell's exception before any later callback could edit it.
+        shell.events.register("post_run_cell", _record_result)
+    _STATE = _Pristine(shell)
+    _watched["user_globals"] = shell.user_global_ns
+    _watched["trusted"] = set(_STATE.module_globals)
+    return json.dumps(
+        {
+            "nonce": nonce,
+            "modules": len(_STATE.mod_snap),
+            "classes": len(_STATE.cls_snap),
+            "preload_errors": errors,
+        }
+    )
+
+
+def _before(nonce: str) -> str:
+    import sys
+
+    if _STATE is None:
+        return json.dumps({"nonce": nonce, "reasons": ["the guard was not installed at kernel start"]})
+    t0 = time.perf_counter()
+    reasons = _STATE.check(restore=True)
+    _watched["seconds"] = time.perf_counter() - t0
+    _watched["dunders"] = set()
+    _watched["test_file"] = None
+    _watched["error"] = None
+    sys.setprofile(_watch)
+    return json.dumps({"nonce": nonce, "reasons": reasons, "seconds": round(_watched["seconds"], 4)})
+
+
+def _after(nonce: str) -> str:
+    import sys
+
+    if _STATE is None:
+        return json.dumps({"nonce": nonce, "reasons": ["the guard was not installed at kernel start"]})
+    reasons = []
+    if sys.getprofile() is not _watch:
+        reasons.append("the guard's profile function was removed during the test")
+    sys.setprofile(None)
+    t0 = time.perf_counter()
+    reasons += [f"during the test: {r}" for r in _STATE.check(restore=True)]
+    seconds = time.perf_counter() - t0
+    reasons += [f"the test called {d}, defined in the notebook" for d in sorted(_watched["dunders"])]
+    return json.dumps(
+        {
+            "nonce": nonce,
+            "reasons": reasons,
+            "error": _watched.get("error"),
+            "seconds": round(seconds, 4),
+            "execution_count": getattr(_STATE.shell, "execution_count", None),
+        }
+    )

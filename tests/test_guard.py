@@ -1,0 +1,194 @@
+"""The guard in real kernels: each attack fools an unguarded test cell, and not a guarded one.
+
+For every attack of tests/adversarial/guard_attacks.py a fresh kernel runs a tiny notebook:
+setup, a wrong answer, the attack, then the failing test cell twice: once without the guard
+(the attack works: no error is shown) and once between the guard's before/after calls (the test
+fails again, or its verdict says tampered, with the expected reason).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import nbformat
+import pytest
+from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, Attack
+
+from autograder import guard
+from autograder.coursedir import REPO_ROOT
+from autograder.sandbox import Sandbox, SandboxPolicy, kernel_manager, require_bwrap
+
+pytestmark = pytest.mark.slow
+
+
+def run_cell(kc, source: str, timeout: float = 120):
+    """Execute like nbclient does: (execute reply, nbformat-style outputs)."""
+    outputs = []
+
+    def hook(msg):
+        t, c = msg["msg_type"], msg["content"]
+        if t == "stream":
+            outputs.append({"output_type": "stream", "name": c["name"], "text": c["text"]})
+        elif t == "error":
+            outputs.append({"output_type": "error", "ename": c["ename"], "evalue": c["evalue"]})
+        elif t in ("execute_result", "display_data"):
+            outputs.append({"output_type": t, "data": c.get("data", {})})
+
+    reply = kc.execute_interactive(source, timeout=timeout, output_hook=hook, store_history=True)
+    return reply, outputs
+
+
+def guarded_cell(kc, source: str):
+    n1, n2 = guard.new_nonce(), guard.new_nonce()
+    before = guard.call(kc, guard.before_expression(n1), n1)
+    reply, outputs = run_cell(kc, source)
+    after = guard.call(kc, guard.after_expression(n2), n2)
+    return reply, outputs, guard.verdict(before, after, reply, outputs)
+
+
+def looks_passed(outputs) -> bool:
+    """nbgrader's rule: a test cell scores when it shows no error and wrote nothing to stderr."""
+    return not any(
+        o["output_type"] == "error" or (o["output_type"] == "stream" and o["name"] == "stderr")
+        for o in outputs
+    )
+
+
+class Kernel:
+    def __init__(self, tmp_path, *, sandboxed: bool, preload: tuple[str, ...], env=None):
+        policy = SandboxPolicy(enabled=sandboxed)
+        if sandboxed:
+            require_bwrap()
+        self.km = kernel_manager(Sandbox.create(policy, REPO_ROOT, tmp_path))
+        self.km.start_kernel(**({"env": env} if env else {}))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=120)
+        n = guard.new_nonce()
+        self.startup = guard.call(self.kc, guard.startup_expression(n, preload), n, timeout=180)
+        assert self.startup["ok"] and not self.startup["preload_errors"], self.startup
+
+    def close(self):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack_is_defeated(attack: Attack, tmp_path):
+    env = None
+    if attack.name == "nbgrader_execution_only_when_graded":
+        import os
+
+        env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}  # what nbgrader's kernels get
+    k = Kernel(
+        tmp_path, sandboxed=False, preload=("numpy", "tensorflow") if attack.tf else ("numpy",), env=env
+    )
+    try:
+        for src in (SETUP_TF if attack.tf else SETUP, attack.answer, attack.attack):
+            reply, outputs = run_cell(k.kc, src)
+            assert reply["content"]["status"] == "ok", outputs
+        if attack.name == "nbgrader_execution_only_when_graded":
+            # The guard removed the variable before any student code ran: the switch never fires.
+            assert outputs[0]["text"] == "NBGRADER_EXECUTION = None\n"
+        else:
+            # Without the guard the attack works: the failing test shows no error.
+            _, outputs = run_cell(k.kc, attack.test)
+            assert looks_passed(outputs), f"the attack does not work even unguarded: {outputs}"
+
+        reply, outputs, v = guarded_cell(k.kc, attack.test)
+        if attack.still_fails:
+            assert reply["content"]["status"] == "error"
+            assert not looks_passed(outputs), outputs
+        if attack.expect:
+            assert v.tampered, (v, outputs)
+            assert any(attack.expect in r for r in v.reasons), v.reasons
+        else:
+            assert not v.tampered, v.reasons
+
+        # The next test cell runs in a restored kernel: an honest failure is just a failure.
+        reply, outputs, v = guarded_cell(k.kc, 'assert 1 == 2, "honest failure"')
+        if attack.name not in ("patch_while_being_tested", "background_thread_repatches"):
+            assert not v.tampered, v.reasons
+        assert [o.get("evalue") for o in outputs if o["output_type"] == "error"] == ["honest failure"]
+    finally:
+        k.close()
+
+
+def test_honest_tests_pass_and_fail_without_flags(tmp_path):
+    k = Kernel(tmp_path, sandboxed=False, preload=("numpy",))
+    try:
+        run_cell(k.kc, SETUP + WRONG_AND_PLOT)
+        reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
+        assert reply["content"]["status"] == "error" and not v.tampered, v.reasons
+        errors = [o for o in outputs if o["output_type"] == "error"]
+        assert [(e["ename"], e["evalue"]) for e in errors] == [("AssertionError", "answer() must return 2.0")]
+
+        reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 1.0\nprint("passed")')
+        assert reply["content"]["status"] == "ok" and looks_passed(outputs)
+        assert not v.tampered, v.reasons
+        assert outputs == [{"output_type": "stream", "name": "stdout", "text": "passed\n"}]
+    finally:
+        k.close()
+
+
+WRONG_AND_PLOT = textwrap.dedent(
+    """
+    import matplotlib.pyplot as plt  # the inline backend registers its own cell hooks: not tampering
+    plt.plot([1, 2, 3])
+    plt.show()
+
+    class Point:  # a notebook class with __eq__ that the tests never compare: not tampering
+        def __eq__(self, other):
+            return True
+
+    def answer():
+        return 1.0
+    """
+)
+
+
+def test_verdict_needs_both_guard_answers_with_the_nonce():
+    ok = {"ok": True, "nonce": "n", "reasons": [], "error": None}
+    reply = {"content": {"status": "ok"}}
+    assert not guard.verdict(ok, ok, reply, []).tampered
+    missing = guard.read_reply({"content": {"status": "ok", "user_expressions": {}}}, "n")
+    assert guard.verdict(missing, ok, reply, []).tampered
+    forged = guard.read_reply(
+        {
+            "content": {
+                "user_expressions": {
+                    guard.EXPRESSION_KEY: {"status": "ok", "data": {"text/plain": '\'{"nonce": "x"}\''}}
+                }
+            }
+        },
+        "n",
+    )
+    assert not forged["ok"] and "nonce" in forged["reasons"][0]
+    hidden = {**ok, "error": "AssertionError: no"}
+    v = guard.verdict(ok, hidden, reply, [])
+    assert v.tampered and any("replied 'ok'" in r for r in v.reasons)
+    v = guard.verdict(ok, ok, {"content": {"status": "error"}}, [])
+    assert v.tampered and any("hidden from the outputs" in r for r in v.reasons)
+
+
+def test_solution_notebook_in_the_sandbox_is_never_flagged(assignment, tmp_path):
+    """The instructor's solution (hidden tests included): every test passes, none is flagged."""
+    nb = nbformat.read(REPO_ROOT / "source" / assignment.id / assignment.notebook, as_version=4)
+    k = Kernel(tmp_path, sandboxed=True, preload=("numpy", "tensorflow", "keras"))
+    tests = 0
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                reply, outputs, v = guarded_cell(k.kc, cell.source)
+                assert reply["content"]["status"] == "ok" and looks_passed(outputs), (meta, outputs)
+                assert not v.tampered, (meta["grade_id"], v.reasons)
+                tests += 1
+            else:
+                reply, outputs = run_cell(k.kc, cell.source)
+                assert reply["content"]["status"] == "ok", outputs
+    finally:
+        k.close()
+    assert tests >= 5
