@@ -10,6 +10,7 @@ server's log go to tests/browser/screenshots/<run>/ (gitignored), printed at the
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import shutil
@@ -186,8 +187,10 @@ def _wait_until_serving(proc: subprocess.Popen, url: str, log_path: Path) -> Non
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the process group of the `make` we started: Jupyter shuts its kernels down."""
-    if proc.poll() is None:
+    try:
         os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return  # make and the server are both gone already
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -201,7 +204,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             return
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
