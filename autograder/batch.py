@@ -41,6 +41,7 @@ from autograder.grading import (
     read_record,
     record_path,
 )
+from autograder.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = ["BatchSummary", "Job", "find_submissions", "format_summary", "grade_batch", "plan"]
 
@@ -74,6 +75,11 @@ class BatchSummary:
     @property
     def errors(self) -> list[GradeResult]:
         return self._with(ERROR)
+
+    @property
+    def flagged(self) -> list[GradeResult]:
+        """Graded submissions (this run or before) whose test cells the guard saw tampered with."""
+        return [r for r in self.graded + self.skipped if r.flags]
 
     @property
     def needs_manual(self) -> list[GradeResult]:
@@ -164,14 +170,14 @@ def _set_pdeathsig() -> None:
         pass
 
 
-def _init_worker(course_root: str, config, hooks) -> None:
+def _init_worker(course_root: str, config, hooks, sandbox=None) -> None:
     """In each worker process: die with the batch, ignore Ctrl-C (the batch handles it)."""
     global _grader
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_pdeathsig()
     _quiet_warnings()
     # The Grader starts its fork server at once: TensorFlow imports while the first jobs queue.
-    _grader = Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks)
+    _grader = Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks, sandbox=sandbox)
 
 
 def _quiet_warnings() -> None:
@@ -210,13 +216,21 @@ def grade_batch(
     hooks: ExecutionHooks | Callable[[], ExecutionHooks] | None = None,
     config=None,
     on_result: Callable[[GradeResult], None] | None = None,
+    sandbox: SandboxPolicy | None = None,
 ) -> BatchSummary:
     """Grade what is not graded yet; see the module docstring. Raises CourseError (nothing to do).
 
     `hooks`: an ExecutionHooks (picklable) or a picklable factory of one, for every notebook.
     `config`: a traitlets Config merged over the course's nbgrader_config.py.
+    `sandbox`: the kernels' SandboxPolicy (None: the course's ``c.Sandbox`` settings, sandbox on).
     """
     course_root = Path(course_root).resolve()
+    if sandbox is None:
+        sandbox = SandboxPolicy.from_config(course_root)
+    if sandbox.enabled:
+        require_bwrap()  # fail before any work, with the install hint
+    else:
+        warn_unsandboxed()
     t0 = time.monotonic()
     todo, done = plan(course_root, assignments, students=students, force=force, explicit=explicit)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
@@ -242,9 +256,9 @@ def grade_batch(
                     on_result(result)
 
             if workers == 1:
-                _run_here(course_root, todo, hooks, config, record)
+                _run_here(course_root, todo, hooks, config, record, sandbox)
             else:
-                _run_pool(course_root, todo, workers, hooks, config, record)
+                _run_pool(course_root, todo, workers, hooks, config, record, sandbox)
         finally:
             bar.close()
     summary.seconds = time.monotonic() - t0
@@ -265,20 +279,24 @@ def _progress(total: int, enabled: bool):
     )
 
 
-def _run_here(course_root: Path, todo: list[Job], hooks, config, record) -> None:
+def _run_here(course_root: Path, todo: list[Job], hooks, config, record, sandbox=None) -> None:
     _quiet_warnings()
-    with Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks) as grader:
+    hooks = hooks() if callable(hooks) else hooks
+    with Grader(course_root, config=config, hooks=hooks, sandbox=sandbox) as grader:
         for job in todo:
             record(_safe_grade(grader, job))
 
 
-def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, record) -> None:
+def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, record, sandbox=None) -> None:
     pending = list(todo)
     breaks = 0
     ctx = multiprocessing.get_context("spawn")  # workers start clean: no threads, no zmq inherited
     while pending:
         pool = ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(str(course_root), config, hooks)
+            workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(str(course_root), config, hooks, sandbox),
         )
         futures: dict[Future, Job] = {pool.submit(_grade_in_worker, job): job for job in pending}
         broken = False
@@ -335,7 +353,10 @@ def format_summary(summary: BatchSummary) -> list[str]:
         f" (of {n} submission{'s' if n != 1 else ''} this run); already graded and unchanged: "
         f"{len(summary.skipped)}",
         f"submissions with written answers to grade by hand (formgrader): {len(summary.needs_manual)}",
+        f"submissions flagged for review (tampering with tests; those tests score 0): {len(summary.flagged)}",
     ]
+    for r in sorted(summary.flagged, key=lambda r: (r.assignment, r.student)):
+        lines.append(f"  {'FLAGGED':7s}{r.assignment} {r.student}: {' | '.join(r.flags)[:500]}")
     notes = [r for r in summary.graded if r.reason]
     for r in sorted(notes, key=lambda r: (r.assignment, r.student)):
         lines.append(f"  {'note':7s}{r.assignment} {r.student}: {r.reason}")

@@ -33,9 +33,21 @@ def _grade(args) -> int:
     ids = [a.id for a in resolve_assignments(args.assignments)]
     if args.workers is not None and args.workers < 1:
         raise CourseError("--workers must be at least 1")
+    from autograder.sandbox import SandboxPolicy
+
+    policy = SandboxPolicy.from_config(
+        course,
+        enabled=False if args.no_sandbox else None,
+        address_space_mb=args.memory_mb,
+        cpu_seconds=args.cpu_seconds,
+        processes=args.max_processes,
+        cell_timeout=args.cell_timeout,
+        notebook_timeout=args.notebook_timeout,
+    )
     summary = grade_batch(
         course,
         ids,
+        sandbox=policy,
         students=args.student or None,
         workers=args.workers,
         force=args.force,
@@ -70,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="regrade submissions already graded")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run student code WITHOUT bubblewrap isolation (trusted notebooks only)")
+    g.add_argument("--memory-mb", type=int, metavar="MB", help="address space per kernel (c.Sandbox)")
+    g.add_argument("--cpu-seconds", type=int, metavar="S", help="CPU seconds per kernel (c.Sandbox)")
+    g.add_argument("--max-processes", type=int, metavar="N", help="tasks per sandbox (c.Sandbox)")
+    g.add_argument("--cell-timeout", type=float, metavar="S", help="wall clock per cell")
+    g.add_argument("--notebook-timeout", type=float, metavar="S", help="wall clock per notebook")
     g.set_defaults(run=_grade)
 
     d = sub.add_parser("demo", help="grade synthetic students end to end and print their scores")

@@ -454,11 +454,13 @@ def _seed(src: Path, km: ForkKernelManager) -> None:
     for p in src.iterdir():
         if p.name.startswith(".") or p.suffix == ".ipynb" or p.name == "__pycache__":
             continue
+        if p.is_symlink():  # a submitted link to ../../source/... would be copied as its target
+            continue
         target = dest / p.name
         if target.exists():
             continue
         if p.is_dir():
-            shutil.copytree(p, target, symlinks=True)
+            shutil.copytree(p, target, symlinks=True)  # links inside stay links (dangling in the sandbox)
         elif p.is_file():
             shutil.copy2(p, target)
 

@@ -109,6 +109,9 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(req["env"])
+    for k, v in list(os.environ.items()):  # a sandbox's per-kernel paths (HOME, IPYTHONDIR ...)
+        if "{scratch}" in v:
+            os.environ[k] = v.replace("{scratch}", os.getcwd())
     # ipykernel exits when its parent changes: the parent of this kernel is the server.
     os.environ["JPY_PARENT_PID"] = str(server_pid)
     if "numpy" in sys.modules:  # a fresh process would not share the server's legacy RNG state
@@ -130,6 +133,13 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
 
 def _fork(req: dict, sock: socket.socket) -> None:
     server_pid = os.getpid()
+    if not _children and os.environ.get("AUTOGRADER_SANDBOX") == "1":
+        # In a sandbox, nothing a previous student started (a setsid daemon) may meet the next
+        # kernel: with no kernel running, every other process of the sandbox is a leftover.
+        from autograder.sandbox import in_sandbox, kill_strays
+
+        if in_sandbox():
+            kill_strays()
     sys.stdout.flush()
     sys.stderr.flush()
     # SIGCHLD stays blocked until the pid is registered and its pidfd open: a child that dies at

@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,7 +45,9 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.coursedir import CONFIG_FILE, CourseError
 from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
+from autograder.guard import GuardHooks
 from autograder.kernels import ForkServer, ForkServerError
+from autograder.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = [
     "CellScore",
@@ -101,6 +105,7 @@ class GradeResult:
     fingerprint: str = ""  # of the submitted files that were graded
     submission_id: str = ""  # nbgrader's id of the submission in the gradebook
     finished_at: float = 0.0  # time.time() when the record was written
+    flags: list[str] = field(default_factory=list)  # tampering the guard saw: review by hand
 
     @property
     def ok(self) -> bool:
@@ -358,6 +363,9 @@ class Grader:
     `kernels`: a ForkServer to use (the caller owns it); by default the Grader makes one and
     closes it in `close()`. `hooks`: an `ExecutionHooks` for every notebook (the tamper guard).
     `config`: extra traitlets config merged over the course's (e.g. ``Execute.timeout``).
+    `sandbox`: the `SandboxPolicy` kernels run under; None reads ``c.Sandbox.*`` from the course's
+    nbgrader_config.py (sandbox on: bwrap is required). ``SandboxPolicy(enabled=False)`` grades
+    without isolation (loud warning). `guard`: when `hooks` is None, run the tamper guard.
     """
 
     def __init__(
@@ -368,16 +376,32 @@ class Grader:
         hooks: ExecutionHooks | None = None,
         config: Config | None = None,
         log: logging.Logger | None = None,
+        sandbox: SandboxPolicy | None = None,
+        guard: bool = True,
     ) -> None:
         self.course_root = Path(course_root).resolve()
         self.config = load_course_config(self.course_root)
+        self.policy = sandbox if sandbox is not None else SandboxPolicy.from_config(self.course_root)
+        if self.policy.cell_timeout is not None:
+            self.config.Execute.timeout = int(math.ceil(self.policy.cell_timeout))
+        if self.policy.notebook_timeout is not None:
+            self.config.NotebookRunner.notebook_timeout = float(self.policy.notebook_timeout)
         if config is not None:
             self.config.merge(config)
         self._own_kernels = kernels is None
-        self.kernels = kernels if kernels is not None else ForkServer()
+        self._sandbox_dir: str | None = None
+        if kernels is None:
+            if self.policy.enabled:
+                require_bwrap()
+            else:
+                warn_unsandboxed()
+            self._sandbox_dir = tempfile.mkdtemp(prefix="autograder-sandbox-")
+            box = Sandbox.create(self.policy, self.course_root, Path(self._sandbox_dir))
+            kernels = ForkServer(**box.fork_server_options())
+        self.kernels = kernels
         if self._own_kernels:
             self.kernels.start(wait=False)  # TensorFlow imports in the background meanwhile
-        self.hooks = hooks
+        self.hooks = hooks if hooks is not None or not guard else GuardHooks()
         self.log = log or logging.getLogger("autograder.grading")
         self._capture = _Capture()
         self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
@@ -391,6 +415,9 @@ class Grader:
     def close(self) -> None:
         if self._own_kernels:
             self.kernels.close()
+        if self._sandbox_dir is not None:
+            shutil.rmtree(self._sandbox_dir, ignore_errors=True)
+            self._sandbox_dir = None
 
     def __enter__(self) -> Grader:
         return self
@@ -458,6 +485,8 @@ class Grader:
     ) -> GradeResult:
         execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
         execute.runs = []
+        if hasattr(self.hooks, "findings"):
+            self.hooks.findings = []
         converter = FastAutograde(execute=execute, coursedir=cd, config=self.config, log=self._nb_log)
         converter.force = True
         self._capture.records = []
@@ -477,6 +506,8 @@ class Grader:
             starts = [run["kernel_seconds"] for run in execute.runs if run["kernel_seconds"] is not None]
             result.kernel_seconds = sum(starts) if starts else None
         result.status = GRADED
+        for grade_id, reasons in getattr(self.hooks, "findings", []) or []:
+            result.flags.append(f"{grade_id}: {'; '.join(reasons)}")
         notes = [f"{run['notebook']}: {run['stopped']}" for run in execute.runs if run["stopped"]]
         timeouts = [c for c in result.cell_runs if c.status == "timeout" and c.note.startswith("interrupted")]
         if timeouts:

@@ -200,7 +200,7 @@ def verdict(before: dict, after: dict, reply: dict | None, outputs: list) -> Gua
         else:
             reasons += [f"{when}: {r}" for r in report.get("reasons", [])]
     content = (reply or {}).get("content", reply or {})
-    status = content.get("status")
+    status = content.get("status")  # None when the engine only has the outputs
     error_outputs = [o for o in outputs if o.get("output_type") == "error"]
     raised = after.get("error") if after.get("ok") else None
     if raised and status == "ok":
@@ -210,6 +210,78 @@ def verdict(before: dict, after: dict, reply: dict | None, outputs: list) -> Gua
     if status == "error" and not error_outputs:
         reasons.append("the kernel replied 'error' but the error was hidden from the outputs")
     return GuardVerdict(bool(reasons), reasons)
+
+
+def read_probe(probe, nonce: str) -> dict:
+    """The guard's report from an `autograder.execute.Probe` (the guard call run as code)."""
+    if probe is None:
+        return {"ok": False, "reasons": ["the guard call did not run"]}
+    if getattr(probe, "status", "ok") != "ok":
+        why = f"{probe.status}: {probe.ename or ''} {probe.evalue or ''}".strip()
+        return {"ok": False, "reasons": [f"the guard call failed ({why})"]}
+    text = probe.result or ""
+    return read_reply(
+        {"content": {"user_expressions": {EXPRESSION_KEY: {"status": "ok", "data": {"text/plain": text}}}}},
+        nonce,
+    )
+
+
+TAMPER_ENAME = "TamperingDetected"
+
+
+class GuardHooks:
+    """The guard as `autograder.execute.ExecutionHooks` (duck-typed: this module imports no engine).
+
+    Once per notebook it installs the guard; around each *test* cell it runs the before/after
+    checks as code (their value comes back as the probe's result). A tampered test cell gets an
+    error output (nbgrader then gives it 0 points) and is listed in `findings`, which the grader
+    copies into the submission's result so the instructor reviews it.
+    """
+
+    def __init__(self, preload: tuple[str, ...] = ("numpy", "tensorflow", "keras")) -> None:
+        self.preload = tuple(preload)
+        self.findings: list[tuple[str | None, list[str]]] = []
+        self._nonces: dict[str, str] = {}
+
+    def kernel_ready(self) -> str:
+        return startup_expression(new_nonce(), self.preload)
+
+    def before_cell(self, ctx) -> str | None:
+        if not ctx.is_test:
+            return None
+        self._nonces["before"] = n = new_nonce()
+        return before_expression(n)
+
+    def after_cell(self, ctx) -> str | None:
+        if not ctx.is_test:
+            return None
+        self._nonces["after"] = n = new_nonce()
+        return after_expression(n)
+
+    def check_cell(self, ctx, before, after) -> None:
+        if not ctx.is_test:
+            return
+        outputs = list(ctx.cell.get("outputs", []))
+        b = read_probe(before, self._nonces.get("before", ""))
+        a = read_probe(after, self._nonces.get("after", ""))
+        if before is not None and getattr(before, "status", "") == "dead":
+            return  # the kernel died: the engine already failed this cell, nothing to judge
+        v = verdict(b, a, None, outputs)
+        if v.tampered:
+            self.findings.append((ctx.grade_id, v.reasons))
+            ctx.cell.outputs.append(
+                _error_output(
+                    TAMPER_ENAME,
+                    "this test's result cannot be trusted, so it scores 0 and the submission is "
+                    "flagged for review: " + "; ".join(v.reasons),
+                )
+            )
+
+
+def _error_output(ename: str, evalue: str):
+    import nbformat
+
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 # --- kernel side ----------------------------------------------------------------------------------
@@ -250,7 +322,8 @@ KERNEL_METHODS = (
     "do_execute", "execute_request", "send_response", "dispatch_shell", "process_one",
     "_publish_execute_input", "_publish_status", "finish_metadata", "init_metadata",
 )  # fmt: skip
-SYS_HOOKS = ("excepthook", "displayhook", "breakpointhook", "unraisablehook", "stdout", "stderr", "stdin")
+# (sys.excepthook is not here: IPython sets its own for each cell and puts the previous one back.)
+SYS_HOOKS = ("displayhook", "breakpointhook", "unraisablehook", "stdout", "stderr", "stdin")
 # Event callbacks from these packages are the kernel's own (matplotlib's inline backend).
 TRUSTED_CALLBACK_MODULES = ("IPython", "ipykernel", "matplotlib_inline", "matplotlib", "ipywidgets")
 # Packages whose functions and classes are recorded (plus the whole standard library): what a
@@ -271,6 +344,10 @@ UNWATCHED_PREFIXES = (
     "tensorflow.python.tpu", "tensorflow.python.debug", "tensorflow.python.compiler.tensorrt",
     "keras._tf_keras", "xml.", "email.", "http.", "pydoc_data",
 )  # fmt: skip
+# Swapped by ipykernel for every execute request (stdin forwarding): not the student's doing.
+PER_REQUEST = frozenset(
+    {("builtins", "input"), ("builtins", "raw_input"), ("getpass", "getpass"), ("sys", "excepthook")}
+)
 IGNORED_NAMES = frozenset({"_", "__", "___", "__warningregistry__", "__builtins__"})
 
 _STATE = None
@@ -299,7 +376,11 @@ class _Pristine:
         classes = {}
         for name, m in self.modules.items():
             d = vars(m)
-            items = [(k, v) for k, v in list(d.items()) if k not in IGNORED_NAMES and _is_code(v)]
+            items = [
+                (k, v)
+                for k, v in list(d.items())
+                if k not in IGNORED_NAMES and _is_code(v) and (name, k) not in PER_REQUEST
+            ]
             self.mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
             for v in list(d.values()):
                 if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE

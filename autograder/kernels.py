@@ -151,6 +151,7 @@ class ForkServer:
         preload: Sequence[str] = DEFAULT_PRELOAD,
         child_hook: Callable[[], Any] | None = None,
         env: dict[str, str] | None = None,
+        fixed_env: bool = False,
         python: str = sys.executable,
         startup_timeout: float = 180.0,
         request_timeout: float = 30.0,
@@ -167,6 +168,9 @@ class ForkServer:
         self.preload = list(preload)
         self.child_hook = child_hook
         self.env = dict(os.environ if env is None else env)
+        # fixed_env: every kernel gets exactly `env` (a sandbox's), never its kernel manager's
+        # (which is the grader's own environment).
+        self.fixed_env = fixed_env
         for k, v in QUIET_TF_ENV.items():
             self.env.setdefault(k, v)
         self.python = python
@@ -344,7 +348,7 @@ class ForkServer:
             "connection_info": connection_info,
             "connection_file": str(connection_file),
             "kernel_args": list(kernel_args),
-            "env": dict(self.env if env is None else env),
+            "env": dict(self.env if env is None or self.fixed_env else env),
             "child_hook": self.child_hook,
         }
         with self._lock:

@@ -39,8 +39,8 @@ Policy values come from ``SandboxPolicy`` defaults, then a ``c.Sandbox`` section
     c.Sandbox.open_files = 1024         # RLIMIT_NOFILE
     c.Sandbox.file_size_mb = 64         # RLIMIT_FSIZE (a bigger write fails with EFBIG)
     c.Sandbox.processes = 512           # RLIMIT_NPROC: processes AND threads of the sandbox
-    c.Sandbox.cell_timeout = 120        # seconds of wall clock per cell
-    c.Sandbox.notebook_timeout = 600    # seconds of wall clock per notebook
+    c.Sandbox.cell_timeout = 120        # seconds of wall clock per cell (default: c.Execute.timeout)
+    c.Sandbox.notebook_timeout = 600    # per notebook (default: c.NotebookRunner.notebook_timeout)
     c.Sandbox.tmp_size_mb = 256         # size of the tmpfs /tmp inside the sandbox
 """
 
@@ -114,9 +114,10 @@ class SandboxPolicy:
     # RLIMIT_NPROC: tasks (processes AND threads) of the sandbox's uid. A TensorFlow kernel on
     # 2 cores runs ~40 threads; a fork bomb stops here.
     processes: int = 512
-    # Wall clock, enforced by the executor (nbclient) rather than by the kernel.
-    cell_timeout: float = 120.0
-    notebook_timeout: float = 600.0
+    # Wall clock, enforced by the executor rather than by the kernel. None: the course's
+    # c.Execute.timeout (per cell, 120 s here) and c.NotebookRunner.notebook_timeout (600 s).
+    cell_timeout: float | None = None
+    notebook_timeout: float | None = None
     # The tmpfs mounted on /tmp inside the sandbox (RAM-backed, so small).
     tmp_size_mb: int = 256
     # Extra read-only paths to show inside (data files an assignment ships, another prefix).
@@ -151,6 +152,7 @@ def read_config_section(config_file: Path, section: str = "Sandbox") -> dict:
         raise CourseError(f"{config_file}: cannot load ({type(e).__name__}: {e})") from None
     values = dict(cfg[section]) if section in cfg else {}
     defaults = {f.name: f.default for f in fields(SandboxPolicy) if f.name != "extra_ro_paths"}
+    defaults.update(cell_timeout=0.0, notebook_timeout=0.0)  # floats when set
     for key, value in values.items():
         if key == "extra_ro_paths":
             values[key] = tuple(str(p) for p in value)
@@ -253,7 +255,40 @@ class Sandbox:
             "MPLCONFIGDIR": "/tmp/matplotlib",
             "MPLBACKEND": "agg",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "AUTOGRADER_SANDBOX": "1",
             **QUIET_TF,
+        }
+
+    def kernel_env(self) -> dict[str, str]:
+        """The environment of each kernel a fork server in this sandbox forks.
+
+        ``{scratch}`` is replaced by the kernel's own working directory in the child, so HOME and
+        IPython's profile (whose startup files IPython runs) are private to one notebook: a
+        student cannot leave code there for the next student's kernel.
+        """
+        return {
+            **self.env(),
+            "HOME": "{scratch}",
+            "IPYTHONDIR": "{scratch}/.ipython",
+            "MPLCONFIGDIR": "{scratch}/.matplotlib",
+        }
+
+    def fork_server_options(self) -> dict:
+        """Keyword arguments for `autograder.kernels.ForkServer` so that it runs in this sandbox.
+
+        The server runs as ``prefix + [python, -m, autograder.forkserver, ...]`` inside bwrap;
+        each kernel child applies the rlimits right after the fork and gets `kernel_env`.
+        """
+        from functools import partial
+
+        if not self.policy.enabled:
+            return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False)}
+        return {
+            "prefix": self.prefix(),
+            "workdir": self.scratch.parent,
+            "child_hook": partial(apply_rlimits, self.policy),
+            "env": self.kernel_env(),
+            "fixed_env": True,
         }
 
     def ro_paths(self) -> list[Path]:
@@ -405,6 +440,8 @@ def kill_strays() -> int:
     """
     import signal
 
+    if not in_sandbox():
+        raise RuntimeError("kill_strays() outside a bwrap PID namespace would kill the grader's processes")
     me = os.getpid()
     n = 0
     for entry in os.listdir("/proc"):
@@ -415,6 +452,15 @@ def kill_strays() -> int:
             except (ProcessLookupError, PermissionError):
                 pass
     return n
+
+
+def in_sandbox() -> bool:
+    """True inside a bwrap sandbox built here (own PID namespace whose init is bwrap)."""
+    try:
+        init = Path("/proc/1/comm").read_text().strip()
+    except OSError:
+        return False
+    return os.environ.get("AUTOGRADER_SANDBOX") == "1" and init == "bwrap"
 
 
 def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:
