@@ -1,0 +1,264 @@
+"""A catalogue of adversarial submissions for assignment 01, with the outcome each must get.
+
+Every entry builds a submission folder (``submitted/<student>/01_creating_variables/``) from the
+release notebook filled with the instructor's solutions (autograder/synth.py's `fill_in`), then
+spoils it one way. The runner (tests/test_adversarial.py, to come) grades the whole catalogue with
+``python -m autograder grade`` (sandbox on) next to an honest student and checks, besides each
+entry's `Expect`:
+
+* ``PRAGMA integrity_check`` of gradebook.db is ``ok``;
+* the honest student's grades are unchanged (same as when graded alone);
+* no file outside the grader's own outputs (autograded/, feedback/, gradebook.db) changed:
+  source/, release/, nbgrader_config.py and other students' submitted/ folders hash the same;
+* no process of the sandbox outlives the batch.
+
+`Expect.score`: "solution" (the solution's autograded score), "zero" (no autograded point: the
+spoiling cell sits before every test cell), a number, or "solution-minus:<exercise>" (the
+solution's score less that exercise's points).
+
+Status of these expectations: the sandbox ones (read_source, write_gradebook, read_others,
+network, fork_loop, memory_bomb) and the guard ones are what tests/test_sandbox.py and
+tests/test_guard.py show cell by cell; the format ones follow grading.check_notebook_file; the
+metadata ones are nbgrader's documented behaviour and are to be confirmed by the runner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import nbformat
+
+ASSIGNMENT = "01_creating_variables"
+NOTEBOOK = "creating_variables.ipynb"
+FIRST_ANSWER = "ex1_make_bias"  # the first solution cell's grade id
+FIRST_TEST = "ex1_make_bias_test"
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: str  # "graded" | "failed"
+    score: str | float  # see the module docstring
+    flagged: bool = False  # the guard flagged it for review
+    note: str = ""  # what the reason/feedback must mention (substring), if anything
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str
+    build: Callable[[nbformat.NotebookNode], dict[str, bytes]]  # solution nb -> files to submit
+    expect: Expect
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _nb(nb) -> bytes:
+    return nbformat.writes(nb).encode()
+
+
+def _with_cell_after(nb, grade_id: str, source: str):
+    """A copy of `nb` with a plain (student) code cell inserted after the cell `grade_id`."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source))
+            return nb
+    raise KeyError(grade_id)
+
+
+def _answer_prefix(nb, code: str):
+    """The first answer cell runs `code` first (the student's own cell, so it is kept)."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == FIRST_ANSWER:
+            cell.source = code + "\n" + cell.source
+    return nb
+
+
+def _cell(code: str) -> Callable:
+    return lambda nb: {NOTEBOOK: _nb(_with_cell_after(nb, FIRST_ANSWER, code))}
+
+
+# Cells that try to break out or cheat; each is inserted right after the first answer cell.
+READ_SOURCE = """
+import glob, os
+found = glob.glob('../../../source/**/*.ipynb', recursive=True)
+found += glob.glob('/work/**/source/*/*.ipynb', recursive=True)
+print('source visible:', bool(found))
+"""
+WRITE_GRADEBOOK = """
+import glob
+for p in glob.glob('../../../gradebook.db') + glob.glob('/**/gradebook.db', recursive=True)[:5]:
+    try:
+        open(p, 'ab').write(b'garbage')
+        print('wrote', p)
+    except OSError as e:
+        print('refused', type(e).__name__)
+"""
+READ_OTHERS = """
+import glob
+print('others visible:', glob.glob('../../../submitted/*/*/*.ipynb')[:3])
+"""
+NETWORK = """
+import socket
+try:
+    socket.create_connection(('127.0.0.1', 8888), timeout=2)
+    print('network: connected')
+except OSError as e:
+    print('network:', type(e).__name__)
+"""
+FORK_LOOP = """
+import os
+for _ in range(100000):
+    try:
+        if os.fork() == 0:
+            while True:
+                pass
+    except OSError:
+        break
+"""
+MEMORY_BOMB = """
+hog = []
+try:
+    while True:
+        hog.append(bytearray(512 * 1024 * 1024))
+except MemoryError:
+    pass
+del hog
+"""
+IGNORE_SIGINT = """
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    pass
+"""
+EXIT = "import os\nos._exit(0)\n"
+BIG_OUTPUT = "print('x' * (100 * 1024 * 1024))\n"
+MONKEYPATCH = (
+    "import numpy as np\n"
+    "np.testing.assert_allclose = lambda *a, **k: None\n"
+    "np.allclose = lambda *a, **k: True\n"
+)
+HOOKS = (
+    "ip = get_ipython()\n"
+    "ip.set_custom_exc((Exception,), lambda *a, **k: None)\n"
+    "ip.input_transformers_post.append(lambda lines: ['pass\\n'])\n"
+)
+DAEMON = """
+import subprocess
+subprocess.Popen(['sleep', '3600'], start_new_session=True)
+"""
+
+
+def _ten_thousand_cells(nb) -> dict[str, bytes]:
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    nb.cells.extend(nbformat.v4.new_code_cell(f"x_{i} = {i}") for i in range(10_000))
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _duplicate_grade_cell(nb) -> dict[str, bytes]:
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in list(nb.cells):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == FIRST_TEST:
+            nb.cells.append(nbformat.from_dict(json.loads(json.dumps(cell))))
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _delete_grade_cell(nb) -> dict[str, bytes]:
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != FIRST_TEST]  # noqa: E501
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _test_cell_edited(nb) -> dict[str, bytes]:
+    """The student replaced a (read-only) test cell's code by `pass`: nbgrader restores it."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == FIRST_TEST:
+            cell.source = "pass"
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _points_raised(nb) -> dict[str, bytes]:
+    """The student raised a test cell's points in its metadata: the gradebook's points count."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") == FIRST_TEST:
+            meta["points"] = 100
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _test_cell_demoted(nb) -> dict[str, bytes]:
+    """nbgrader metadata removed from a test cell (it becomes an ordinary cell)."""
+    nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == FIRST_TEST:
+            del cell.metadata["nbgrader"]
+    return {NOTEBOOK: _nb(nb)}
+
+
+def _symlink_to_source(nb) -> dict[str, bytes]:
+    # Built by the runner as a symlink (a mapping value of None means "link to ../../../source").
+    return {NOTEBOOK: _nb(nb), "solutions.ipynb": None}
+
+
+CASES: list[Case] = [
+    # --- escaping the sandbox: nothing visible or writable, the honest answers still score ---
+    Case("read_source", "glob ../../../source for solutions", _cell(READ_SOURCE),
+         Expect("graded", "solution", note="source visible: False"), ("sandbox",)),
+    Case("write_gradebook", "append garbage to every gradebook.db it can find", _cell(WRITE_GRADEBOOK),
+         Expect("graded", "solution"), ("sandbox",)),
+    Case("read_others", "list other students' submitted notebooks", _cell(READ_OTHERS),
+         Expect("graded", "solution", note="others visible: []"), ("sandbox",)),
+    Case("network", "connect to a port on the grader's loopback", _cell(NETWORK),
+         Expect("graded", "solution", note="network: ConnectionRefusedError"), ("sandbox",)),
+    Case("symlink_to_source", "submit a symlink to the instructor's notebook as a data file",
+         _symlink_to_source, Expect("graded", "solution"), ("sandbox",)),
+    # --- exhausting resources: the notebook stops, the machine and the other students do not ---
+    Case("fork_loop", "fork spinning children until refused", _cell(FORK_LOOP),
+         Expect("graded", "solution"), ("resources",)),
+    Case("memory_bomb", "allocate until MemoryError", _cell(MEMORY_BOMB),
+         Expect("graded", "solution"), ("resources",)),
+    Case("ignore_sigint", "a cell that ignores interrupts and spins: killed after the cell timeout",
+         _cell(IGNORE_SIGINT), Expect("graded", "zero", note="timed out"), ("resources",)),
+    Case("os_exit", "os._exit in a cell: the cells before it keep their points", _cell(EXIT),
+         Expect("graded", "zero", note="exited"), ("resources",)),
+    Case("big_output", "print 100 MB", _cell(BIG_OUTPUT), Expect("graded", "solution"), ("resources",)),
+    Case("ten_thousand_cells", "10,000 extra cells", _ten_thousand_cells,
+         Expect("graded", "solution"), ("resources",)),
+    Case("daemon", "a setsid child that outlives the kernel (killed before the next kernel)",
+         _cell(DAEMON), Expect("graded", "solution"), ("resources",)),
+    # --- tampering with tests in the kernel: those tests score 0, the submission is flagged ---
+    Case("monkeypatch_helpers", "replace np.testing.assert_allclose and np.allclose", _cell(MONKEYPATCH),
+         Expect("graded", "zero", flagged=True, note="was replaced"), ("guard",)),
+    Case("ipython_hooks", "set_custom_exc and an input transformer", _cell(HOOKS),
+         Expect("graded", "zero", flagged=True, note="set_custom_exc"), ("guard",)),
+    # --- malformed submissions: FAILED with a clear reason, nothing else affected ---
+    Case("invalid_json", "not JSON", lambda nb: {NOTEBOOK: b'{"cells": [}'},
+         Expect("failed", "zero", note="invalid JSON"), ("format",)),
+    Case("empty_file", "an empty notebook file", lambda nb: {NOTEBOOK: b""},
+         Expect("failed", "zero", note="empty file"), ("format",)),
+    Case("wrong_nbformat", "nbformat 99",
+         lambda nb: {NOTEBOOK: _nb(nb).replace(b'"nbformat": 4', b'"nbformat": 99')},
+         Expect("failed", "zero", note="newer"), ("format",)),
+    Case("missing_notebook", "an empty submission folder", lambda nb: {},
+         Expect("failed", "zero", note="missing notebook"), ("format",)),
+    Case("renamed_notebook", "the notebook under another name", lambda nb: {"my_work.ipynb": _nb(nb)},
+         Expect("failed", "zero", note="missing notebook"), ("format",)),
+    Case("extra_files", "extra files next to the notebook (data, a .py, a hidden file)",
+         lambda nb: {NOTEBOOK: _nb(nb), "notes.txt": b"hello", "helper.py": b"X = 1\n", ".hidden": b"x"},
+         Expect("graded", "solution"), ("format",)),
+    # --- nbgrader metadata games: nbgrader's own sanitizing decides ---
+    Case("duplicated_grade_cell", "a test cell copied at the end", _duplicate_grade_cell,
+         Expect("graded", "solution"), ("metadata",)),
+    Case("deleted_grade_cell", "a test cell deleted", _delete_grade_cell,
+         Expect("graded", "solution-minus:ex1"), ("metadata",)),
+    Case("test_cell_edited", "a test cell's code replaced by pass (restored from the gradebook)",
+         _test_cell_edited, Expect("graded", "solution"), ("metadata",)),
+    Case("points_raised", "a test cell's points raised to 100 in its metadata", _points_raised,
+         Expect("graded", "solution"), ("metadata",)),
+    Case("test_cell_demoted", "nbgrader metadata removed from a test cell", _test_cell_demoted,
+         Expect("graded", "solution"), ("metadata",)),
+]  # fmt: skip
