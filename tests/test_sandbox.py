@@ -418,3 +418,64 @@ def test_limits_from_nbgrader_config(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Sandbox.processes = 'many'\n")
     with pytest.raises(CourseError, match="processes must be a int"):
         SandboxPolicy.from_config(tmp_path)
+
+
+# --- the grading engine's fork server inside the sandbox ------------------------------------------
+
+
+def _nb(*sources: str):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
+    """Forked kernels: limits applied, private HOME, no leftovers and no planted startup code."""
+    from autograder.execute import run_notebook
+    from autograder.kernels import ForkServer
+
+    require_bwrap()
+    box = Sandbox.create(POLICY, REPO_ROOT, tmp_path / "box")
+    with ForkServer(**box.fork_server_options()) as server:
+        server.start()
+        first = run_notebook(
+            _nb(
+                "import os, resource, subprocess, pathlib\n"
+                "print(os.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)[0],"
+                " resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)",
+                "print(os.environ['HOME'] == os.getcwd(), os.environ.get('NBGRADER_DB_URL'))",
+                # leave a daemon and a startup file behind for the next student's kernel
+                "subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+                "for d in (os.environ['IPYTHONDIR'], os.path.expanduser('~/.ipython'), '/tmp/ipython'):\n"
+                "    p = pathlib.Path(d, 'profile_default', 'startup')\n"
+                "    p.mkdir(parents=True, exist_ok=True)\n"
+                "    (p / '00-evil.py').write_text('EVIL = True')\n"
+                "print('planted')",
+            ),
+            kernels=server,
+            timeout=60,
+        )
+        uid, nproc, as_mb = _stdout(first.nb.cells[0]).split()
+        assert int(uid) != 0 and int(nproc) == POLICY.processes and int(as_mb) == POLICY.address_space_mb
+        assert _stdout(first.nb.cells[1]).strip() == "True None"
+        assert _stdout(first.nb.cells[2]).strip() == "planted"
+
+        second = run_notebook(
+            _nb(
+                "import os\n"
+                "print('EVIL' in globals(), sorted(p for p in os.listdir('/proc') if p.isdigit() and"
+                " open(f'/proc/{p}/comm').read().strip() == 'sleep'))",
+                "import tensorflow as tf\nprint(float(tf.Variable(2.0) * 3))",
+            ),
+            kernels=server,
+            timeout=60,
+        )
+        assert _stdout(second.nb.cells[0]).strip() == "False []"
+        assert _stdout(second.nb.cells[1]).strip() == "6.0"
