@@ -57,6 +57,20 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         autograded_points=14,
         manual_points=2,
     ),
+    Assignment(
+        id="03_gradient_tape_training",
+        title="Training with tf.GradientTape",
+        notebook="gradient_tape_training.ipynb",
+        objectives=(
+            "predict what a tf.GradientTape records, and make it watch a tensor it would ignore",
+            "explain why a gradient comes back None, and fix the cause",
+            "train a model with a tape and assign_sub, then with one Keras optimizer for all steps",
+            "write a custom training loop for a Keras model whose layers' weights are tracked",
+            "compile a training step with tf.function, traced once, its variables created outside",
+        ),
+        autograded_points=16,
+        manual_points=2,
+    ),
     # New assignments are appended here, in order (02_..., 03_..., 04_...).
     Assignment(
         id="04_batchnorm_state",
