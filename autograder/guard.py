@@ -353,6 +353,75 @@ IGNORED_NAMES = frozenset({"_", "__", "___", "__warningregistry__", "__builtins_
 _STATE = None
 
 
+def _record(modules: dict, extra_objects=(), base=None):
+    """(module records, class records) of `modules`; records in `base` are reused when the module
+    object is the same (a fork server's record, made before it forked this kernel)."""
+    mod_by_name = {e[0]: e for e in base[0]} if base else {}
+    cls_by_id = {id(e[0]): e for e in base[1]} if base else {}
+    mod_snap, classes = [], {}
+    for name, m in modules.items():
+        prev = mod_by_name.get(name)
+        # Reuse the server's record while nothing changed since (the kernel's own start changes
+        # a few things, e.g. sys.displayhook, builtins.exit: those modules are recorded afresh).
+        if prev is not None and prev[1] is m and not any(map(is_not, map(prev[2].get, prev[3]), prev[4])):
+            mod_snap.append(prev)
+            continue
+        d = vars(m)
+        items = [
+            (k, v)
+            for k, v in list(d.items())
+            if k not in IGNORED_NAMES and _is_code(v) and (name, k) not in PER_REQUEST
+        ]
+        mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
+        for v in list(d.values()):
+            if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
+                classes[id(v)] = v
+    for obj in extra_objects:
+        if obj is not None:
+            for c in type(obj).__mro__:
+                if c is not object and not (c.__flags__ & (1 << 8)):
+                    classes[id(c)] = c
+    cls_snap = []
+    for e in base[1] if base else ():
+        c, d, n, _, keys, vals = e
+        if len(d) == n and not any(map(is_not, map(d.get, keys), vals)):
+            cls_snap.append(e)
+        else:
+            classes[id(c)] = c  # changed since the server's record: recorded afresh below
+            cls_by_id.pop(id(c), None)
+    for key, c in classes.items():
+        if key in cls_by_id:
+            continue
+        d = c.__dict__
+        items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
+        cls_snap.append((c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items)))
+    return mod_snap, cls_snap
+
+
+_PREPARED = None
+
+
+def prepare() -> None:
+    """Record the loaded libraries now (in a fork server, after its preloads, before it forks).
+
+    Forked kernels inherit the record, so `_install` only adds what the kernel loaded since:
+    the guard's start costs milliseconds instead of a second per notebook.
+    """
+    global _PREPARED
+    import importlib
+    import sys
+    import types
+
+    for name in ALWAYS_IMPORT:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    _PREPARED = _record(
+        {n: m for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType) and _watched_module(n)}
+    )
+
+
 class _Pristine:
     """What trusted state looked like at kernel start, and how to put it back."""
 
@@ -372,31 +441,8 @@ class _Pristine:
             if isinstance(m, types.ModuleType) and _watched_module(name)
         }
         self.module_globals = {id(vars(m)) for m in self.modules.values()}
-        self.mod_snap = []
-        classes = {}
-        for name, m in self.modules.items():
-            d = vars(m)
-            items = [
-                (k, v)
-                for k, v in list(d.items())
-                if k not in IGNORED_NAMES and _is_code(v) and (name, k) not in PER_REQUEST
-            ]
-            self.mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
-            for v in list(d.values()):
-                if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
-                    classes[id(v)] = v
-        for obj in (shell, self.kernel, getattr(shell, "compile", None), shell.displayhook):
-            if obj is not None:
-                for c in type(obj).__mro__:
-                    if c is not object and not (c.__flags__ & (1 << 8)):
-                        classes[id(c)] = c
-        self.cls_snap = []
-        for c in classes.values():
-            d = c.__dict__
-            items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
-            self.cls_snap.append(
-                (c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items))
-            )
+        extra = [shell, self.kernel, getattr(shell, "compile", None), shell.displayhook]
+        self.mod_snap, self.cls_snap = _record(self.modules, extra, _PREPARED)
         self._flatten()
         self.sys_modules = dict(self.modules)
         self.sys_hooks = {h: getattr(sys, h, None) for h in SYS_HOOKS}

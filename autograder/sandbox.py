@@ -281,9 +281,14 @@ class Sandbox:
         """
         from functools import partial
 
+        from autograder.forkserver import DEFAULT_PRELOAD
+
+        # The guard's record of the preloaded libraries is made once, in the server (last).
+        preload = (*DEFAULT_PRELOAD, "autograder.guard_prepare")
         if not self.policy.enabled:
-            return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False)}
+            return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False), "preload": preload}
         return {
+            "preload": preload,
             "prefix": self.prefix(),
             "workdir": self.scratch.parent,
             "child_hook": partial(apply_rlimits, self.policy),
