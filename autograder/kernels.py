@@ -55,12 +55,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any as AnyTrait
+from traitlets import DottedObjectName, Type
 
 from autograder.forkserver import DEFAULT_PRELOAD, MAX_MESSAGE, QUIET_TF_ENV
 
@@ -497,6 +501,42 @@ class ForkProvisioner(LocalProvisioner):
         return str(path) if path.exists() else None
 
 
+class ForkKernelClient(AsyncKernelClient):
+    """An AsyncKernelClient whose `wait_for_ready` does not idle.
+
+    jupyter_client's version ends by waiting for 0.2 s of silence on IOPub, a third of a forked
+    kernel's start. Here: the kernel is ready when it answered kernel_info on the shell channel
+    AND a message came through IOPub (so the subscription is live: no output can be lost); what
+    is already queued on IOPub is then drained without waiting.
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=0.5)
+            except Empty:
+                msg = None
+            if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(msg)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while True:
+            try:
+                await self.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                break
+
+
 _SPEC = KernelSpec(
     argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
     display_name="Python 3 (ipykernel, forked)",
@@ -514,12 +554,17 @@ class ForkKernelManager(AsyncKernelManager):
     """
 
     fork_server = AnyTrait(allow_none=False)
+    client_class = DottedObjectName("autograder.kernels.ForkKernelClient")
+    client_factory = Type(ForkKernelClient, klass=AsyncKernelClient)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_name", "python3")
         super().__init__(**kwargs)
         self.transport = "ipc"
         self.shutdown_wait_time = 2.0
+        # The client connects before the kernel has bound its sockets; zmq retries every 100 ms
+        # by default, which is a quarter of a forked kernel's start.
+        self.context.setsockopt(zmq.RECONNECT_IVL, 10)
 
     @property
     def kernel_spec(self) -> KernelSpec:
