@@ -1,0 +1,444 @@
+"""`check`: the authoring gate. Proves that every hidden test of an assignment discriminates.
+
+For each assignment, in a temporary copy of the course (config + ``source/`` only, released by
+nbgrader's ``generate_assignment`` exactly like ``python -m autograder build`` does), synthetic
+submissions are made from the *release* notebook (`autograder.synth.fill_in`) and graded by the
+real grading path (`autograder.batch.grade_batch`: nbgrader's Autograde converter, hidden tests
+restored from the gradebook by OverwriteCells, every notebook in a fresh forked kernel, scores
+per grade cell as nbgrader's ``determine_grade`` stores them in the gradebook):
+
+* ``solution``: the instructor's answers. Must score every autograded point.
+* ``release``: the release notebook as students get it. Must score 0 on every autograded cell.
+* ``mutant-NN``: the solution with ONE solution cell replaced by a wrong answer from
+  ``source/<assignment>/mutants.py`` (entry NN, 1-based). Must lose points on the exercise of
+  that cell (*caught*; otherwise *escaped*) and on no other exercise (otherwise a *cascade*:
+  exercises must be independent, a wrong answer costs the points of its own exercise only).
+* Every autograded exercise must have at least `MIN_MUTANTS` mutants.
+
+Silent failures. A failing test cell must tell the student what is wrong. What a student sees
+of a failing test cell is its error: ``ExceptionName: message`` under a traceback. The rule:
+
+* ``AssertionError`` with a message: the test's own explanation. Good.
+* any other exception *with* a message (``TypeError: 'NoneType' object is not iterable``,
+  ``NameError: name 'make_bias' is not defined``, a TensorFlow error raised by the student's
+  code, a timeout, a dead kernel): acceptable, the student sees what broke and the traceback
+  leads into their code. A mutant caught only this way is counted in the table (column
+  ``crash``) so authors can see where a teaching assert would help.
+* an exception with an EMPTY message (a bare ``assert x``, ``raise AssertionError()``, an
+  ``assert`` whose message evaluates to ``""``): SILENT, the student sees only
+  ``AssertionError`` and learns nothing. A gate failure.
+  Exception: ``NotImplementedError`` in the ``release`` run, i.e. the code stub
+  ``raise NotImplementedError()`` under ``# YOUR CODE HERE``, which explains itself.
+* points lost with no error at all (nbgrader gives 0 to a cell that wrote to stderr, or partial
+  credit): SILENT, the cell looks passed but scores less. A gate failure.
+
+The gate fails (exit 1) on any escaped mutant, cascade, silent failure, imperfect solution,
+release that scores, too few mutants, unusable mutant or grading error, naming each one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.build import build
+from autograder.coursedir import CourseDir, CourseError, exercise_of, exercise_points, read_notebook
+from autograder.synth import Mutant, fill_in, load_mutants, solution_answers, write_submission
+from course.syllabus import Assignment
+
+__all__ = [
+    "MIN_MUTANTS",
+    "CellOutcome",
+    "CheckReport",
+    "ExerciseRow",
+    "Problem",
+    "RunOutcome",
+    "check_course",
+    "classify_failure",
+    "format_report",
+]
+
+MIN_MUTANTS = 3
+SOLUTION, RELEASE = "solution", "release"
+
+# How a failing test cell failed (see the module docstring).
+ASSERT = "assert"  # AssertionError with a message
+CRASH = "crash"  # another exception, with a message
+SILENT = "silent"  # empty message, or points lost without an error
+STUB = "stub"  # NotImplementedError from the release's code stub
+
+
+def mutant_student(index: int) -> str:
+    """The synthetic student id of mutant `index` (1-based position in mutants.py)."""
+    return f"mutant-{index:02d}"
+
+
+# --- one failing cell ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """An autograded cell of one graded submission."""
+
+    grade_id: str
+    score: float
+    max_score: float
+    kind: str = ""  # for a failing cell: ASSERT, CRASH, SILENT or STUB
+    message: str = ""  # what the student sees: "AssertionError: got a tf.Tensor ..."
+
+    @property
+    def failed(self) -> bool:
+        return self.score < self.max_score
+
+    @property
+    def exercise(self) -> str | None:
+        return exercise_of(self.grade_id)
+
+
+def classify_failure(outputs: Sequence[dict], *, stub_allowed: bool = False) -> tuple[str, str]:
+    """(kind, message) of a test cell that lost points, from its outputs (see module docstring)."""
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    if errors:
+        e = errors[-1]
+        ename, evalue = e.get("ename", "") or "Error", (e.get("evalue", "") or "").strip()
+        if not evalue:
+            if stub_allowed and ename == "NotImplementedError":
+                return STUB, f"{ename} (the code stub)"
+            return SILENT, f"{ename} with an empty message"
+        return (ASSERT if ename == "AssertionError" else CRASH), _short(f"{ename}: {evalue}")
+    stderr = "".join(
+        o.get("text", "") for o in outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    ).strip()
+    if stderr:
+        return SILENT, _short(f"no error, but output on stderr (nbgrader gives 0): {stderr}")
+    return SILENT, "points lost without any error output"
+
+
+def _short(text: str, limit: int = 110) -> str:
+    """The first line of `text`, at most `limit` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    """One synthetic submission of an assignment, graded."""
+
+    assignment: str
+    student: str  # SOLUTION, RELEASE or mutant-NN
+    mutant: Mutant | None = None
+    index: int = 0  # position of the mutant in mutants.py (1-based)
+    cells: list[CellOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""  # the grader could not grade it
+    flags: list[str] = field(default_factory=list)  # what the tamper guard saw (a false alarm here)
+
+    @property
+    def label(self) -> str:
+        if self.mutant is None:
+            return self.student
+        return f"mutant #{self.index} [{self.mutant.cell}] ({self.mutant.why})"
+
+    def failed_cells(self) -> list[CellOutcome]:
+        return [c for c in self.cells if c.failed]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that makes the gate fail."""
+
+    assignment: str
+    kind: str  # "escaped", "cascade", "silent", "imperfect solution", ...
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.upper()}: {self.assignment}: {self.detail}"
+
+
+@dataclass
+class ExerciseRow:
+    assignment: str
+    exercise: str
+    caught: int
+    total: int
+    crash_only: int  # caught, but only by an error that is not a teaching assert
+    points: float
+    seconds: float  # grading time of this exercise's mutants (summed over workers)
+
+
+@dataclass
+class CheckReport:
+    rows: list[ExerciseRow] = field(default_factory=list)
+    runs: list[RunOutcome] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    totals: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # a -> sol, rel, max
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+    grade_seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problems_of(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.kind == kind]
+
+
+# --- the check -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    assignment: Assignment
+    notebook: str  # notebook name without .ipynb
+    points: dict[str, float]  # exercise -> autograded points
+    mutants: list[tuple[int, Mutant]]
+
+
+def _prepare(course: CourseDir, a: Assignment, min_mutants: int, problems: list[Problem]) -> _Plan:
+    """Write the solution, release and mutant submissions of `a` into the course's submitted/."""
+    source = read_notebook(course.source_notebook(a))
+    release = read_notebook(course.release_notebook(a))
+    answers = solution_answers(source)
+    points = {ex: p for ex, p in exercise_points(source).items() if p > 0}
+    write_submission(course, a, SOLUTION, fill_in(release, answers))
+    write_submission(course, a, RELEASE, release)
+    mutants: list[tuple[int, Mutant]] = []
+    for i, m in enumerate(load_mutants(course.mutants_file(a)), start=1):
+        if m.cell not in answers:
+            problems.append(
+                Problem(a.id, "bad mutant", f"mutant #{i} targets {m.cell!r}, not a solution cell")
+            )
+            continue
+        if m.exercise not in points:
+            problems.append(
+                Problem(a.id, "bad mutant", f"mutant #{i} targets {m.cell!r}, outside an autograded exercise")
+            )
+            continue
+        write_submission(course, a, mutant_student(i), fill_in(release, {**answers, m.cell: m.source}))
+        mutants.append((i, m))
+    for ex in points:
+        n = sum(1 for _, m in mutants if m.exercise == ex)
+        if n < min_mutants:
+            problems.append(
+                Problem(
+                    a.id,
+                    "too few mutants",
+                    f"{ex} has {n} mutant(s) in mutants.py, needs at least {min_mutants}",
+                )
+            )
+    return _Plan(a, Path(a.notebook).stem, points, mutants)
+
+
+def _outcome(course: CourseDir, plan: _Plan, result, mutant: tuple[int, Mutant] | None) -> RunOutcome:
+    """Per-cell scores (from the gradebook) and failure kinds (from the autograded notebook)."""
+    a = plan.assignment
+    run = RunOutcome(a.id, result.student, seconds=result.seconds)
+    if mutant is not None:
+        run.index, run.mutant = mutant
+    if not result.ok:
+        run.error = f"{result.status}: {result.reason}"
+        return run
+    run.flags = list(getattr(result, "flags", []) or [])
+    path = course.root / "autograded" / result.student / a.id / a.notebook
+    outputs: dict[str, list] = {}
+    try:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid and cell.cell_type == "code":
+                outputs[gid] = cell.get("outputs", [])
+    except (OSError, ValueError) as e:
+        run.error = f"cannot read the autograded notebook {path}: {e}"
+        return run
+    for c in result.cells:
+        if c.cell_type != "code" or c.notebook != plan.notebook:
+            continue
+        score = c.auto_score if c.auto_score is not None else c.score
+        kind = message = ""
+        if score < c.max_score:
+            kind, message = classify_failure(outputs.get(c.grade_id, []), stub_allowed=run.student == RELEASE)
+        run.cells.append(CellOutcome(c.grade_id, float(score), float(c.max_score), kind, message))
+    return run
+
+
+def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> None:
+    a = plan.assignment.id
+    problems = report.problems
+    max_total = sum(plan.points.values())
+
+    def silent(run: RunOutcome) -> None:
+        for c in run.failed_cells():
+            if c.kind == SILENT:
+                problems.append(
+                    Problem(a, "silent", f"{run.label}: test {c.grade_id} fails silently: {c.message}")
+                )
+
+    def graded(student: str) -> RunOutcome | None:
+        run = runs.get(student)
+        if run is None or run.error:
+            why = run.error if run else "no result"
+            who = run.label if run else student
+            problems.append(Problem(a, "grading error", f"{who}: {_short(why, 300)}"))
+            return None
+        for flag in run.flags:
+            problems.append(Problem(a, "flagged", f"{run.label}: the tamper guard flagged {_short(flag)}"))
+        return run
+
+    sol_score = rel_score = float("nan")
+    sol = graded(SOLUTION)
+    if sol is not None:
+        sol_score = sum(c.score for c in sol.cells)
+        for c in sol.failed_cells():
+            problems.append(
+                Problem(
+                    a, "imperfect solution", f"{c.grade_id} scores {c.score:g}/{c.max_score:g}: {c.message}"
+                )
+            )
+        if not sol.cells:
+            problems.append(Problem(a, "imperfect solution", "no autograded cell was graded"))
+    rel = graded(RELEASE)
+    if rel is not None:
+        rel_score = sum(c.score for c in rel.cells)
+        for c in rel.cells:
+            if c.score > 0:
+                problems.append(
+                    Problem(
+                        a,
+                        "release scores",
+                        f"the released stub scores {c.score:g}/{c.max_score:g} on {c.grade_id}",
+                    )
+                )
+        silent(rel)
+    report.totals[a] = (sol_score, rel_score, max_total)
+
+    for ex, pts in plan.points.items():
+        mine = [i for i, m in plan.mutants if m.exercise == ex]
+        row = ExerciseRow(a, ex, 0, len(mine), 0, pts, 0.0)
+        for i in mine:
+            run = graded(mutant_student(i))
+            if run is None:
+                continue
+            row.seconds += run.seconds
+            failed = run.failed_cells()
+            own = [c for c in failed if c.exercise == ex]
+            other = [c for c in failed if c.exercise != ex]
+            if own:
+                row.caught += 1
+                if not any(c.kind == ASSERT for c in own):
+                    row.crash_only += 1
+            else:
+                lost = sum(c.max_score - c.score for c in run.cells if c.exercise == ex)
+                problems.append(
+                    Problem(a, "escaped", f"{run.label} escaped: {ex} still scores {pts - lost:g}/{pts:g}")
+                )
+            if other:
+                where = "; ".join(f"{c.grade_id} ({c.message})" for c in other)
+                problems.append(Problem(a, "cascade", f"{run.label} also loses points on {where}"))
+            silent(run)
+        report.rows.append(row)
+
+
+def check_course(
+    course_root: str | Path,
+    assignments: Sequence[Assignment],
+    *,
+    workers: int = 2,
+    min_mutants: int = MIN_MUTANTS,
+    workdir: str | Path | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda _msg: None,
+) -> CheckReport:
+    """Run the gate over `assignments` of the course at `course_root`; see the module docstring.
+
+    The course is copied (config + source/) into `workdir` (default: a temporary directory,
+    removed afterwards) and built there; `course_root` itself is never written to.
+    Raises CourseError when the course cannot be built at all.
+    """
+    from autograder.batch import grade_batch
+
+    t0 = time.monotonic()
+    report = CheckReport(workers=workers)
+    own_tmp = workdir is None
+    base = Path(tempfile.mkdtemp(prefix="autograder-check-")) if own_tmp else Path(workdir).resolve()
+    try:
+        dest = base / "course"
+        if dest.exists():
+            shutil.rmtree(dest)
+        src = CourseDir(Path(course_root).resolve())
+        if not (src.root / "source").is_dir():
+            raise CourseError(f"no source/ in {src.root}: is this a course directory?")
+        course = src.copy_authoring_files(dest)
+        log(f"building {len(assignments)} assignment(s) in {course.root} ...")
+        build(course, list(assignments), log=lambda *_: None)
+        report.build_seconds = time.monotonic() - t0
+        plans = {a.id: _prepare(course, a, min_mutants, report.problems) for a in assignments}
+        n = sum(2 + len(p.mutants) for p in plans.values())
+        log(f"grading {n} notebooks with {workers} worker(s) ...")
+        t1 = time.monotonic()
+        summary = grade_batch(
+            course.root, [a.id for a in assignments], workers=workers, force=True, progress=progress
+        )
+        report.grade_seconds = time.monotonic() - t1
+        results = {(r.assignment, r.student): r for r in summary.results}
+        for a in assignments:
+            plan = plans[a.id]
+            mutant_of = {mutant_student(i): (i, m) for i, m in plan.mutants}
+            runs: dict[str, RunOutcome] = {}
+            for student in [SOLUTION, RELEASE, *mutant_of]:
+                r = results.get((a.id, student))
+                if r is not None:
+                    runs[student] = _outcome(course, plan, r, mutant_of.get(student))
+            report.runs.extend(runs.values())
+            _judge(plan, runs, report)
+    finally:
+        if own_tmp:
+            shutil.rmtree(base, ignore_errors=True)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def format_report(report: CheckReport) -> list[str]:
+    """The catch table, per-assignment totals, then every problem (one line each)."""
+    head = f"{'assignment':26s} {'exercise':8s} {'caught':>9s} {'crash':>5s} {'points':>6s} {'time':>7s}"
+    lines = [head, "-" * len(head)]
+    for r in report.rows:
+        mark = "" if r.caught == r.total and r.total else "  <--"
+        lines.append(
+            f"{r.assignment:26s} {r.exercise:8s} {f'{r.caught}/{r.total}':>9s} {r.crash_only:>5d} "
+            f"{r.points:>6g} {r.seconds:>6.1f}s{mark}"
+        )
+    caught, total = sum(r.caught for r in report.rows), sum(r.total for r in report.rows)
+    lines.append("-" * len(head))
+    pct = f" ({100 * caught / total:.0f}%)" if total else ""
+    lines.append(f"{'all':26s} {'':8s} {f'{caught}/{total}':>9s}{pct}")
+    for a, (sol, rel, mx) in report.totals.items():
+        lines.append(f"{a}: solution {sol:g}/{mx:g} points, release {rel:g}/{mx:g}")
+    n = len(report.runs)
+    lines.append(
+        f"time: {report.seconds:.1f} s ({n} notebooks graded in {report.grade_seconds:.1f} s with "
+        f"{report.workers} worker(s); build {report.build_seconds:.1f} s)"
+    )
+    lines.append("crash: mutants caught only by an error that is not a teaching assert (acceptable)")
+    if report.problems:
+        lines.append(f"FAILED: {len(report.problems)} problem(s)")
+        lines.extend(f"  {p}" for p in report.problems)
+    else:
+        lines.append(
+            "OK: every solution scores full points, every release 0, every mutant is caught "
+            "on its own exercise only, every failing test explains itself"
+        )
+    return lines
