@@ -17,6 +17,25 @@ def _build(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from autograder.check import check_course, format_report
+
+    if args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    course = Path(args.course).resolve() if args.course else CourseDir.repo().root
+    report = check_course(
+        course,
+        resolve_assignments(args.assignments),
+        workers=args.workers,
+        min_mutants=args.min_mutants,
+        workdir=args.workdir,
+        progress=not args.no_progress,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    print("\n".join(format_report(report)))
+    return 0 if report.ok else 1
+
+
 def _demo(args) -> int:
     from autograder.demo import run_demo
 
@@ -66,6 +85,32 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="release assignments with nbgrader (release/ + gradebook)")
     b.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     b.set_defaults(run=_build)
+
+    c = sub.add_parser(
+        "check",
+        help="authoring gate: solutions pass, releases score 0, every mutant is caught (exit 1 if not)",
+        description="Build the assignments with nbgrader in a temporary copy of the course and grade "
+        "the solution, the release and every wrong answer of source/<assignment>/mutants.py. Exit 1 "
+        "if a solution loses points, a release scores, a mutant escapes its exercise's tests or "
+        "costs points in another exercise, or a failing test shows no message.",
+    )
+    c.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    c.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    c.add_argument("--workers", type=int, default=2, metavar="N", help="parallel graders (default 2)")
+    c.add_argument(
+        "--min-mutants",
+        type=int,
+        default=3,
+        metavar="N",
+        help="mutants required per autograded exercise (default 3)",
+    )
+    c.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep the built course and graded notebooks here (default: a temporary directory)",
+    )
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(run=_check)
 
     g = sub.add_parser(
         "grade",
