@@ -14,42 +14,22 @@ import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from labserver import STUDENT_DURATIONS, lab_server, launch_chromium, new_context
 
 from autograder.build import build
-from autograder.coursedir import CONFIG_FILE, REPO_ROOT, CourseDir, read_notebook
+from autograder.coursedir import CONFIG_FILE, CourseDir, read_notebook
 from autograder.nbgrader_cli import autograde
 from autograder.synth import fill_in, solution_answers, write_submission
 from course.syllabus import ASSIGNMENTS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # one folder per run inside
 KEEP_RUNS = 3  # screenshot folders of older runs are deleted
 _run_dir: list[Path] = []  # this run's folder, for the terminal summary
-SERVER_START_TIMEOUT = 120  # s: a CPU-starved machine can take a while to import everything
 STUDENT = "ada"  # the synthetic student whose submission the instructor grades by hand
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def copy_course(dest: Path, *, release: bool) -> CourseDir:
@@ -131,99 +111,23 @@ def graded_submission(lab_course, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lab(lab_course, graded_submission, screenshots, tmp_path_factory):
-    """Base URL of `make lab` serving the course copy on a free loopback port.
-
-    Jupyter's per-user state (config, lab settings, workspaces, runtime files, kernelspecs)
-    goes to a temporary directory, so neither the user's settings nor an earlier run leak in.
-    """
+    """Base URL of `make lab` serving the course copy (its log: lab-server.log by the screenshots)."""
     state = tmp_path_factory.mktemp("jupyter-user")
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env.update(
-        JUPYTER_CONFIG_DIR=str(state / "config"),
-        JUPYTER_DATA_DIR=str(state / "data"),
-        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(state / "user-settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
-    )
-    port = free_port()
-    cmd = [
-        "make", "--no-print-directory", "-C", str(REPO_ROOT),
-        "-o", ".venv/.installed-stamp",  # never reinstall from inside a test
-        "lab", f"LAB_ROOT={lab_course.root}",
-        f"LAB_ARGS=--no-browser --ServerApp.port={port} --ServerApp.port_retries=0",
-    ]  # fmt: skip
-    log_path = screenshots / "lab-server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(proc, url, log_path)
+    with lab_server(lab_course, state, screenshots / "lab-server.log") as url:
         yield url
-    finally:
-        _stop(proc)
-
-
-def _wait_until_serving(proc: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"`make lab` exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/api/status", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"`make lab` did not serve {url} within {SERVER_START_TIMEOUT} s; see {log_path}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group of the `make` we started: Jupyter shuts its kernels down."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return  # make and the server are both gone already
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    # The server (exec'd by make's shell) may outlive make by a moment while it stops kernels.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """Debian's Chromium, headless. Missing Chromium is a failure, not a skip."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash .ci/system-deps` as root (apt-get install chromium)")
+    """Debian's Chromium, headless, driven by Playwright (missing Chromium fails, never skips)."""
     from playwright.sync_api import sync_playwright
 
-    pw = sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with sync_playwright() as pw:
+        b = launch_chromium(pw)
         try:
             yield b
         finally:
             b.close()
-    finally:
-        pw.stop()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -236,32 +140,42 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def browser_context(browser):
-    """One context for the session: its HTTP and code caches spare every test from parsing
-    JupyterLab's JavaScript anew (seconds of CPU). Each test opens Lab with ?reset."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(60_000)
+    context = new_context(browser)
     try:
         yield context
     finally:
         context.close()
 
 
+@pytest.fixture(scope="session")
+def _tab():
+    return {}  # holds the browser tab the tests share while they pass
+
+
 @pytest.fixture
-def page(browser_context, lab, screenshots, request):
-    """A new tab per test; on failure its last state is saved as a screenshot. The kernels it
-    started keep running (idle) until the server stops, which shuts them all down: shutting
-    each one down here would cost seconds per test."""
-    pg = browser_context.new_page()
+def page(browser_context, lab, screenshots, request, _tab):
+    """The browser tab, shared by the tests one after the other like a student's Lab session:
+    loading JupyterLab costs seconds of CPU. A test that fails leaves a screenshot of its tab,
+    and the next test starts in a new one. The kernels the tests start keep running (idle)
+    until the server stops, which shuts them all down."""
+    if "page" not in _tab:
+        _tab["page"] = browser_context.new_page()
+    pg = _tab["page"]
     try:
         yield pg
     finally:
-        if getattr(request.node, "browser_test_failed", False):
+        if getattr(request.node, "browser_test_failed", True):  # failed, or errored in setup
             name = request.node.name.replace("/", "_").replace("[", "_").rstrip("]")
-            pg.screenshot(path=str(screenshots / f"FAILED_{name}.png"))
-        pg.close()
+            with contextlib.suppress(Exception):
+                pg.screenshot(path=str(screenshots / f"FAILED_{name}.png"))
+            pg.close()
+            del _tab["page"]
 
 
 def pytest_terminal_summary(terminalreporter):
+    if STUDENT_DURATIONS:
+        times = ", ".join(f"{a} {t:.0f} s" for a, t in sorted(STUDENT_DURATIONS.items()))
+        terminalreporter.write_line(f"student paths in the browser: {times}")
     for run in _run_dir:
         shots = list(run.rglob("*.png"))
         terminalreporter.write_sep("-", f"browser screenshots ({len(shots)}) and server log: {run}")

@@ -24,10 +24,23 @@ def cell_selector(index: int) -> str:
     return f"{NOTEBOOK} .jp-Cell[data-windowed-list-index='{index}']"
 
 
+def in_lab(page, base_url: str) -> None:
+    """Make sure the page shows JupyterLab (loading it, in a fresh workspace, if it does not)."""
+    if not page.url.startswith(f"{base_url}/lab"):
+        page.goto(f"{base_url}/lab?reset")
+    page.wait_for_selector(".lm-MenuBar-itemLabel >> text=File", timeout=KERNEL_TIMEOUT)
+
+
 def open_notebook(page, base_url: str, path: str, n_cells: int) -> None:
-    """Open a notebook the way a bookmark would, in a fresh workspace; wait until its `n_cells`
-    cells are on the page and its kernel is idle."""
-    page.goto(f"{base_url}/lab/tree/{path}?reset")
+    """Open a notebook as a student does, in the Lab already open (File > Close All Tabs, then
+    File > Open from Path...); wait until its `n_cells` cells are on the page and its kernel is
+    idle. Reusing the page spares loading JupyterLab again (seconds of CPU)."""
+    in_lab(page, base_url)
+    menu(page, "File", "Close All Tabs")
+    page.wait_for_selector(".jp-NotebookPanel", state="detached")
+    menu(page, "File", "Open from Path…")
+    page.locator(".jp-Dialog input").fill(path)
+    page.locator(".jp-Dialog input").press("Enter")
     page.wait_for_function(
         "([sel, n]) => document.querySelectorAll(sel + ' .jp-Cell').length >= n",
         arg=[NOTEBOOK, n_cells],

@@ -22,6 +22,7 @@ from labpage import (
     cells,
     close_dialog,
     executed,
+    in_lab,
     menu,
     open_notebook,
     replace_cell_source,
@@ -32,6 +33,7 @@ from labpage import (
     validate,
     wait_executed,
 )
+from labserver import STUDENT_DURATIONS
 
 from autograder.coursedir import CourseDir, exercise_of, read_notebook
 from autograder.synth import solution_answers
@@ -117,12 +119,13 @@ def test_make_lab_serves_without_token_on_loopback_only(lab):
 def test_student_path(assignment, lab, lab_course, page, screenshots):
     """Open, Run All (stops at the first stub), answer one exercise, pass its test, Validate."""
     a = assignment
+    out = screenshots / a.id
+    start = time.monotonic()
     repo = CourseDir.repo()
     release = read_notebook(repo.release_notebook(a))
     answers = solution_answers(read_notebook(repo.source_notebook(a)))
     ex, solution_cells, test_cells = first_exercise(release)
     saved = lab_course.release_notebook(a)  # the file the browser edits and saves
-    out = screenshots / a.id
 
     # 1. Open the notebook: every cell rendered, nbgrader's Validate button in the toolbar.
     open_notebook(page, lab, f"release/{a.id}/{a.notebook}", len(release.cells))
@@ -182,11 +185,12 @@ def test_student_path(assignment, lab, lab_course, page, screenshots):
         assert nb.cells[i].execution_count, f"test cell {i} was not saved as executed"
         assert not [o for o in nb.cells[i].outputs if o.output_type == "error"], f"test cell {i} failed"
     assert page.get_by_text(NEWS_PROMPT).count() == 0, "the Jupyter news prompt popped up"
+    STUDENT_DURATIONS[a.id] = time.monotonic() - start
 
 
 def test_formgrader_lists_the_assignments(lab, page, graded_submission, screenshots):
     graded, _ = graded_submission()
-    page.goto(f"{lab}/lab?reset")
+    in_lab(page, lab)
     menu(page, "Nbgrader", "Formgrader")
     frame = page.frame_locator("iframe[src*='formgrader']")
     frame.locator("#main-table td.name").first.wait_for()
