@@ -23,7 +23,8 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # JupyterLab 4 on the course, with nbgrader's extension (Validate button, Assignment List,
 # Formgrader). For the one local user: no token to paste, hence bound to the loopback interface
 # only. nbgrader reads nbgrader_config.py from the working directory, so start in the course.
-# LAB_ROOT / LAB_ARGS let the browser tests run this very recipe on a copy of the course.
+# LAB_ROOT / LAB_ARGS let the browser tests run this very recipe on a copy of the course
+# (LAB_ARGS cannot reopen it to the network: Jupyter refuses a repeated --ServerApp.ip).
 LAB_ROOT ?= $(CURDIR)
 LAB_ARGS ?=
 # Defaults shipped with this environment (JupyterLab reads <prefix>/share/jupyter/lab/settings/
