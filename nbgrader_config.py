@@ -41,6 +41,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A notebook's first cell imports TensorFlow (~3 s on 2 cores); a cell gets 120 s.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# `python -m autograder grade` (autograder/execute.py) also uses c.Execute.timeout per cell, and:
+# the whole notebook (kernel start included) gets at most notebook_timeout seconds, then its
+# kernel is killed and its remaining cells are not run (they score 0; earlier cells keep their
+# points); a timed-out cell is interrupted, and its kernel killed if it has not stopped
+# interrupt_grace seconds later. (c.Sandbox.cell_timeout / notebook_timeout override these.)
+c.NotebookRunner.notebook_timeout = 600
+c.NotebookRunner.interrupt_grace = 5
 # nbgrader gives a test cell 0 points if it wrote anything to stderr, and TensorFlow logs to
 # stderr at import. Kernels inherit this process's environment, so silence TF here as well as
 # in each notebook's setup cell (both variables are needed, either alone still prints).
