@@ -38,11 +38,81 @@ def _check(args) -> int:
 
 def _demo(args) -> int:
     from autograder.demo import run_demo
+    from autograder.sandbox import SandboxPolicy
 
-    ok = run_demo(
-        CourseDir.repo(), resolve_assignments(args.assignments), Path(args.workdir).resolve()
+    if args.workers is not None and args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    repo = CourseDir.repo()
+    result = run_demo(
+        repo,
+        resolve_assignments(args.assignments),
+        Path(args.workdir).resolve(),
+        students=args.students,
+        seed=args.seed,
+        workers=args.workers,
+        sandbox=SandboxPolicy.from_config(repo.root, enabled=False) if args.no_sandbox else None,
+        progress=not args.no_progress,
     )
-    return 0 if ok else 1
+    return 0 if result.ok else 1
+
+
+def _course_root(args) -> Path:
+    return Path(args.course).resolve() if args.course else CourseDir.repo().root
+
+
+def _report(args) -> int:
+    from autograder.report import format_exercises, format_table, write_report
+
+    course = _course_root(args)
+    ids = [a.id for a in resolve_assignments(args.assignments)] if args.assignments else None
+    out = Path(args.out).resolve() if args.out else course / "reports"
+    report, paths = write_report(course, ids, out)
+    for line in format_table(report):
+        print(line)
+    if not args.brief:
+        print()
+        for line in format_exercises(report):
+            print(line)
+    print()
+    for what, path in paths.items():
+        print(f"{what:10s} {path}")
+    return 0
+
+
+def _feedback(args) -> int:
+    from autograder.feedback import generate_feedback
+
+    course = _course_root(args)
+    ids = [a.id for a in resolve_assignments(args.assignments)]
+    summary = generate_feedback(course, ids, args.student or None)
+    print(
+        f"wrote {len(summary.written)} feedback file(s) without hidden tests under "
+        f"{course / 'feedback'}/<student>/<assignment>/"
+    )
+    for line in summary.failed:
+        print(f"  FAILED {line}")
+    return 1 if summary.failed else 0
+
+
+def _bench(args) -> int:
+    from autograder.bench import format_bench, run_bench
+
+    if args.workers is not None and args.workers < 1:
+        raise CourseError("--workers must be at least 1")
+    result = run_bench(
+        CourseDir.repo(),
+        resolve_assignments(args.assignments),
+        Path(args.workdir).resolve(),
+        students=args.students,
+        seed=args.seed,
+        workers=args.workers,
+        stock=not args.no_stock,
+        nosandbox=not args.no_sandbox_run,
+        log=lambda msg: print(msg, flush=True),
+    )
+    for line in format_bench(result):
+        print(line)
+    return 0 if result.identical else 1
 
 
 def _grade(args) -> int:
@@ -136,10 +206,64 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--notebook-timeout", type=float, metavar="S", help="wall clock per notebook")
     g.set_defaults(run=_grade)
 
-    d = sub.add_parser("demo", help="grade synthetic students end to end and print their scores")
+    r = sub.add_parser(
+        "report",
+        help="grades CSV (also nbgrader's export format), per-exercise table, HTML report with plots",
+        description="Read the gradebook (CourseDirectory.db_url / NBGRADER_DB_URL), the grading "
+        "records and the autograded notebooks; write grades.csv, cells.csv, exercises.csv, "
+        "nbgrader_grades.csv and a self-contained report.html; print the summary table.",
+    )
+    r.add_argument("assignments", nargs="*", help="assignment ids (default: all in the gradebook)")
+    r.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    r.add_argument("--out", metavar="DIR", help="where to write (default: <course>/reports)")
+    r.add_argument("--brief", action="store_true", help="only the summary table, no per-exercise lines")
+    r.set_defaults(run=_report)
+
+    f = sub.add_parser(
+        "feedback",
+        help="per-student HTML feedback (nbgrader's GenerateFeedback) without the hidden tests' code",
+        description="Render feedback/<student>/<assignment>/<notebook>.html from the autograded "
+        "notebooks with nbgrader's GenerateFeedback, after removing the code between ### BEGIN "
+        "HIDDEN TESTS and ### END HIDDEN TESTS. Each test's score, error and message stay.",
+    )
+    f.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    f.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    f.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    f.set_defaults(run=_feedback)
+
+    d = sub.add_parser(
+        "demo",
+        help="synthesize a class, grade it with `grade`, write the report, print the summary",
+        description="In a throw-away course (wiped first): release every assignment, synthesize a "
+        "class from the solution, the blank release and the wrong answers in mutants.py "
+        "(deterministic from --seed; one cheat and one broken file per assignment), grade it "
+        "sandboxed, write the report and check every score is the one the answers deserve.",
+    )
     d.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     d.add_argument("--workdir", default=".demo", help="throw-away course directory (default .demo)")
+    d.add_argument("--students", type=int, default=30, metavar="N", help="students per assignment (30)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the synthetic class (0)")
+    d.add_argument("--workers", type=int, metavar="N", help="parallel grading processes (default: cores)")
+    d.add_argument("--no-sandbox", action="store_true", help="grade without bubblewrap (warns)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(run=_demo)
+
+    n = sub.add_parser(
+        "bench",
+        help="stock nbgrader autograde vs grade (and grade --no-sandbox) on one synthetic class",
+        description="Grade the same honest synthetic class with stock `nbgrader autograde` (one "
+        "serial run per assignment), with `grade` and with `grade --no-sandbox`; fail unless all "
+        "scores are identical per cell; print wall times, speed-up, notebooks per minute, peak "
+        "memory of each process tree, the compute floor and the sandbox's cost.",
+    )
+    n.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    n.add_argument("--students", type=int, default=30, metavar="N", help="students per assignment (30)")
+    n.add_argument("--seed", type=int, default=0, help="seed of the synthetic class (0)")
+    n.add_argument("--workers", type=int, metavar="N", help="grade's workers (default: cores)")
+    n.add_argument("--workdir", default=".demo/bench", help="throw-away directory (default .demo/bench)")
+    n.add_argument("--no-stock", action="store_true", help="skip stock nbgrader (no speed-up)")
+    n.add_argument("--no-sandbox-run", action="store_true", help="skip the --no-sandbox run")
+    n.set_defaults(run=_bench)
     return p
 
 

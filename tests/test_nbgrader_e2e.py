@@ -7,8 +7,8 @@ import csv
 import pytest
 
 from autograder.coursedir import CourseDir, exercise_of, exercise_points, read_notebook
-from autograder.demo import autograded_score, grade_standard_students
 from autograder.nbgrader_cli import export_grades
+from autograder.stock import autograded_score, grade_standard_students
 from autograder.synth import standard_profiles
 
 
