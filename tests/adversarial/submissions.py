@@ -16,10 +16,8 @@ entry's `Expect`:
 spoiling cell sits before every test cell), a number, or "solution-minus:<exercise>" (the
 solution's score less that exercise's points).
 
-Status of these expectations: the sandbox ones (read_source, write_gradebook, read_others,
-network, fork_loop, memory_bomb) and the guard ones are what tests/test_sandbox.py and
-tests/test_guard.py show cell by cell; the format ones follow grading.check_notebook_file; the
-metadata ones are nbgrader's documented behaviour and are to be confirmed by the runner.
+Every expectation was observed by tests/adversarial/test_adversarial_grading.py (cell timeout
+10 s, 64 tasks per sandbox).
 """
 
 from __future__ import annotations
@@ -167,7 +165,9 @@ def _duplicate_grade_cell(nb) -> dict[str, bytes]:
 
 def _delete_grade_cell(nb) -> dict[str, bytes]:
     nb = nbformat.from_dict(json.loads(nbformat.writes(nb)))
-    nb.cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != FIRST_TEST]  # noqa: E501
+    nb.cells = [
+        c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") != FIRST_TEST
+    ]  # noqa: E501
     return {NOTEBOOK: _nb(nb)}
 
 
@@ -217,23 +217,28 @@ CASES: list[Case] = [
     Case("symlink_to_source", "submit a symlink to the instructor's notebook as a data file",
          _symlink_to_source, Expect("graded", "solution"), ("sandbox",)),
     # --- exhausting resources: the notebook stops, the machine and the other students do not ---
-    Case("fork_loop", "fork spinning children until refused", _cell(FORK_LOOP),
-         Expect("graded", "solution"), ("resources",)),
+    Case("fork_loop", "fork spinning children until refused: the process limit stops the forks, the "
+         "spinners starve the cell until it is killed at the cell timeout, the machine is unaffected",
+         _cell(FORK_LOOP), Expect("graded", "zero", note="timed out"), ("resources",)),
     Case("memory_bomb", "allocate until MemoryError", _cell(MEMORY_BOMB),
          Expect("graded", "solution"), ("resources",)),
     Case("ignore_sigint", "a cell that ignores interrupts and spins: killed after the cell timeout",
          _cell(IGNORE_SIGINT), Expect("graded", "zero", note="timed out"), ("resources",)),
     Case("os_exit", "os._exit in a cell: the cells before it keep their points", _cell(EXIT),
          Expect("graded", "zero", note="exited"), ("resources",)),
-    Case("big_output", "print 100 MB", _cell(BIG_OUTPUT), Expect("graded", "solution"), ("resources",)),
+    Case("big_output", "print 100 MB: the cell outlives the cell timeout and the kernel is killed",
+         _cell(BIG_OUTPUT), Expect("graded", "zero", note="timed out"), ("resources",)),
     Case("ten_thousand_cells", "10,000 extra cells", _ten_thousand_cells,
          Expect("graded", "solution"), ("resources",)),
     Case("daemon", "a setsid child that outlives the kernel (killed before the next kernel)",
          _cell(DAEMON), Expect("graded", "solution"), ("resources",)),
     # --- tampering with tests in the kernel: those tests score 0, the submission is flagged ---
-    Case("monkeypatch_helpers", "replace np.testing.assert_allclose and np.allclose", _cell(MONKEYPATCH),
-         Expect("graded", "zero", flagged=True, note="was replaced"), ("guard",)),
-    Case("ipython_hooks", "set_custom_exc and an input transformer", _cell(HOOKS),
+    Case("monkeypatch_helpers", "replace np.testing.assert_allclose and np.allclose: the next test cell "
+         "(ex1's) scores 0 and is flagged, later tests run with the helpers restored",
+         _cell(MONKEYPATCH), Expect("graded", "solution-minus:ex1", flagged=True, note="was replaced"),
+         ("guard",)),
+    Case("ipython_hooks", "set_custom_exc and an input transformer that blanks every later cell (the "
+         "guard's own checks too: every test is untrusted)", _cell(HOOKS),
          Expect("graded", "zero", flagged=True, note="set_custom_exc"), ("guard",)),
     # --- malformed submissions: FAILED with a clear reason, nothing else affected ---
     Case("invalid_json", "not JSON", lambda nb: {NOTEBOOK: b'{"cells": [}'},
@@ -251,14 +256,14 @@ CASES: list[Case] = [
          lambda nb: {NOTEBOOK: _nb(nb), "notes.txt": b"hello", "helper.py": b"X = 1\n", ".hidden": b"x"},
          Expect("graded", "solution"), ("format",)),
     # --- nbgrader metadata games: nbgrader's own sanitizing decides ---
-    Case("duplicated_grade_cell", "a test cell copied at the end", _duplicate_grade_cell,
-         Expect("graded", "solution"), ("metadata",)),
+    Case("duplicated_grade_cell", "a test cell copied at the end: nbgrader refuses the notebook",
+         _duplicate_grade_cell, Expect("failed", "zero", note="nbgrader metadata"), ("metadata",)),
     Case("deleted_grade_cell", "a test cell deleted", _delete_grade_cell,
          Expect("graded", "solution-minus:ex1"), ("metadata",)),
     Case("test_cell_edited", "a test cell's code replaced by pass (restored from the gradebook)",
          _test_cell_edited, Expect("graded", "solution"), ("metadata",)),
     Case("points_raised", "a test cell's points raised to 100 in its metadata", _points_raised,
          Expect("graded", "solution"), ("metadata",)),
-    Case("test_cell_demoted", "nbgrader metadata removed from a test cell", _test_cell_demoted,
-         Expect("graded", "solution"), ("metadata",)),
+    Case("test_cell_demoted", "nbgrader metadata removed from a test cell: that test scores 0",
+         _test_cell_demoted, Expect("graded", "solution-minus:ex1"), ("metadata",)),
 ]  # fmt: skip
