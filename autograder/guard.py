@@ -874,6 +874,7 @@ def _install(nonce: str, preload=()) -> str:
             errors.append(f"{name}: {type(e).__name__}")
     from IPython import get_ipython
 
+    t0 = time.perf_counter()
     shell = get_ipython()
     if _STATE is None:
         sys.addaudithook(_audit)
@@ -888,6 +889,8 @@ def _install(nonce: str, preload=()) -> str:
             "modules": len(_STATE.mod_snap),
             "classes": len(_STATE.cls_snap),
             "preload_errors": errors,
+            "seconds": round(time.perf_counter() - t0, 4),
+            "prepared": _PREPARED is not None,
         }
     )
 
