@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import socket
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -84,7 +85,8 @@ def listening_addresses(port: int) -> set[str]:
             if fields[3] != "0A" or int(hexport, 16) != port:  # 0A: LISTEN
                 continue
             raw = bytes.fromhex(addr)
-            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
+            if sys.byteorder == "little":  # the kernel prints 32-bit words in host byte order
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
             found.add(socket.inet_ntop(family, raw))
     return found
 
