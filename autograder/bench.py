@@ -267,7 +267,7 @@ def run_bench(
             log(f"  stock: nbgrader autograde {a}: {r.seconds:.1f} s (exit {r.returncode})")
             total.add(r)
         result.runs["stock"] = total
-    grade = [py, "-m", "autograder", "grade", "--no-progress", "--workers", str(workers), "--course"]
+    grade = [py, "-m", "autograder", "grade", *ids, "--no-progress", "--workers", str(workers), "--course"]
     log("  grade: python -m autograder grade ...")
     result.runs["grade"] = run_measured("grade", [*grade, str(copies["grade"])], copies["grade"], env)
     log(f"  grade: {result.runs['grade'].seconds:.1f} s (exit {result.runs['grade'].returncode})")
