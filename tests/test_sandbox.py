@@ -479,3 +479,37 @@ def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
         )
         assert _stdout(second.nb.cells[0]).strip() == "False []"
         assert _stdout(second.nb.cells[1]).strip() == "6.0"
+
+
+def test_grade_refuses_to_run_without_bubblewrap(tmp_path):
+    """Safe by default: no bwrap, no grading (unless --no-sandbox), with the install hint."""
+    import shutil as sh
+
+    sh.copy(REPO_ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    r = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--course", str(tmp_path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path)},
+        timeout=120,
+    )
+    assert r.returncode == 2
+    assert "apt-get install bubblewrap" in r.stderr and "--no-sandbox" in r.stderr
+    assert r.stderr.count("\n") == 1  # one line, no traceback
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "--course",
+            str(tmp_path),
+            "--no-progress",
+            "--no-sandbox",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path)},
+        timeout=120,
+    )
+    assert "WARNING: grading WITHOUT the sandbox" in r.stderr  # then it goes on (here: nothing to grade)
