@@ -31,6 +31,13 @@ What this does not bound: the machine's total memory (``RLIMIT_AS`` is per proce
 process gets its own 4 GiB) and total disk use in the scratch directory (``RLIMIT_FSIZE`` is per
 file). Both need cgroups; the process limit and timeouts keep them small in practice.
 
+How the grader uses it: `Sandbox.fork_server_options()` gives `autograder.kernels.ForkServer`
+its bwrap prefix, its workdir (scratch/ and run/ bound read-write), `apply_rlimits` as the hook
+each forked kernel runs right after the fork, and a fixed per-kernel environment (``{scratch}``
+in HOME/IPYTHONDIR is the kernel's own directory). Inside the sandbox the fork server kills
+leftover processes (`kill_strays`) before it forks the next kernel. `kernel_manager()` starts
+one plain (not forked) kernel in a sandbox, for tests and one-off runs.
+
 Policy values come from ``SandboxPolicy`` defaults, then a ``c.Sandbox`` section of the course's
 ``nbgrader_config.py`` (nbgrader ignores sections it does not know), then CLI flags::
 
