@@ -62,6 +62,7 @@ system-deps:
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest tests source --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m autograder check --no-progress
 
 clean:
 	rm -rf .demo .pytest_cache gradebook.db submitted autograded feedback

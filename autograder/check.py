@@ -65,6 +65,18 @@ __all__ = [
 ]
 
 MIN_MUTANTS = 3
+# Every kind of problem, in the order the report lists them.
+PROBLEM_KINDS = (
+    "grading error",
+    "imperfect solution",
+    "release scores",
+    "escaped",
+    "cascade",
+    "silent",
+    "flagged",
+    "too few mutants",
+    "bad mutant",
+)
 SOLUTION, RELEASE = "solution", "release"
 
 # How a failing test cell failed (see the module docstring).
@@ -170,7 +182,7 @@ class ExerciseRow:
     exercise: str
     caught: int
     total: int
-    crash_only: int  # caught, but only by an error that is not a teaching assert
+    crash_only: int  # caught, but only by an error (with a message) that is not an assert
     points: float
     seconds: float  # grading time of this exercise's mutants (summed over workers)
 
@@ -335,7 +347,7 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
             other = [c for c in failed if c.exercise != ex]
             if own:
                 row.caught += 1
-                if not any(c.kind == ASSERT for c in own):
+                if not any(c.kind == ASSERT for c in own) and any(c.kind == CRASH for c in own):
                     row.crash_only += 1
             else:
                 lost = sum(c.max_score - c.score for c in run.cells if c.exercise == ex)
@@ -432,10 +444,11 @@ def format_report(report: CheckReport) -> list[str]:
         f"time: {report.seconds:.1f} s ({n} notebooks graded in {report.grade_seconds:.1f} s with "
         f"{report.workers} worker(s); build {report.build_seconds:.1f} s)"
     )
-    lines.append("crash: mutants caught only by an error that is not a teaching assert (acceptable)")
+    lines.append("crash: mutants caught only by an error with a message that is not an assert (acceptable)")
     if report.problems:
         lines.append(f"FAILED: {len(report.problems)} problem(s)")
-        lines.extend(f"  {p}" for p in report.problems)
+        order = {kind: i for i, kind in enumerate(PROBLEM_KINDS)}
+        lines.extend(f"  {p}" for p in sorted(report.problems, key=lambda p: order.get(p.kind, len(order))))
     else:
         lines.append(
             "OK: every solution scores full points, every release 0, every mutant is caught "

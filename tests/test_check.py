@@ -1,0 +1,227 @@
+"""The authoring gate `python -m autograder check`: passes on a good assignment, and fails, naming
+the culprit, when a hidden test is weakened, a test depends on another exercise, or a test fails
+without a message. The broken tests are made in a temporary copy of the course, never in source/."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from autograder.check import ASSERT, CRASH, SILENT, STUB, classify_failure
+from autograder.coursedir import REPO_ROOT, CourseDir, exercise_points, read_notebook
+from autograder.synth import load_mutants
+from course.syllabus import assignment
+
+A01 = assignment("01_creating_variables")
+
+
+def run_check(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", "check", "--no-progress", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def problems(stdout: str, kind: str) -> list[str]:
+    """The report's problem lines of one kind ("ESCAPED", "CASCADE", ...)."""
+    return [ln.strip() for ln in stdout.splitlines() if ln.strip().startswith(f"{kind}: ")]
+
+
+# --- the rule for silent failures (no kernel needed) ----------------------------------------------
+
+
+def err(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []}
+
+
+def test_an_assert_with_a_message_explains_the_failure():
+    kind, message = classify_failure([err("AssertionError", "dtype is float64; pass dtype=tf.float32")])
+    assert kind == ASSERT and message == "AssertionError: dtype is float64; pass dtype=tf.float32"
+
+
+def test_a_bare_assert_is_a_silent_failure():
+    assert classify_failure([err("AssertionError", "")])[0] == SILENT
+    assert classify_failure([err("AssertionError", "   \n")])[0] == SILENT
+    assert classify_failure([err("TypeError", "")])[0] == SILENT
+
+
+def test_another_error_with_a_message_is_acceptable_but_not_an_assert():
+    kind, message = classify_failure([err("NameError", "name 'make_bias' is not defined")])
+    assert kind == CRASH and "make_bias" in message
+
+
+def test_points_lost_without_an_error_are_silent():
+    stderr = {"output_type": "stream", "name": "stderr", "text": "WARNING: something\n"}
+    kind, message = classify_failure([stderr])
+    assert kind == SILENT and "stderr" in message
+    assert classify_failure([])[0] == SILENT
+
+
+def test_the_code_stub_explains_itself_only_in_the_release():
+    assert classify_failure([err("NotImplementedError", "")], stub_allowed=True)[0] == STUB
+    assert classify_failure([err("NotImplementedError", "")], stub_allowed=False)[0] == SILENT
+
+
+def test_long_messages_are_shortened_to_one_line():
+    kind, message = classify_failure([err("AssertionError", "x" * 500 + "\nsecond line")])
+    assert kind == ASSERT and len(message) <= 110 and "second" not in message
+
+
+# --- the gate on the real assignment 01 -------------------------------------------------------------
+
+
+def test_check_passes_on_assignment_01():
+    proc = run_check(A01.id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    mutants = load_mutants(CourseDir.repo().mutants_file(A01))
+    assert len(mutants) >= 3 * len(exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))))
+    assert f"{len(mutants)}/{len(mutants)} (100%)" in proc.stdout
+    total = A01.autograded_points
+    assert f"{A01.id}: solution {total:g}/{total:g} points, release 0/{total:g}" in proc.stdout
+    for ex in exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))):
+        n = sum(1 for m in mutants if m.exercise == ex)
+        assert re.search(rf"^{A01.id}\s+{ex}\s+{n}/{n}\s", proc.stdout, re.M), proc.stdout
+    assert "OK:" in proc.stdout and "FAILED" not in proc.stdout
+
+
+# --- the gate on a broken copy ----------------------------------------------------------------------
+
+
+def cell_by_id(nb, grade_id: str):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def strip_assert_messages(source: str) -> str:
+    """`assert x, "why"` -> `assert x` for every assert of a cell (comments and markers kept)."""
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def pos(line: int, col: int) -> int:
+        return starts[line - 1] + col
+
+    cuts = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assert) and node.msg is not None:
+            test_end = pos(node.test.end_lineno, node.test.end_col_offset)
+            comma = source.index(",", test_end)  # only the test's closing parens come before it
+            cuts.append((comma, pos(node.end_lineno, node.end_col_offset)))
+    for begin, end in sorted(cuts, reverse=True):
+        source = source[:begin] + source[end:]
+    return source
+
+
+def test_strip_assert_messages_keeps_the_checks():
+    src = (
+        'assert a == 1, "why"\n### BEGIN HIDDEN TESTS\n'
+        'assert (b or\n  c), (\n    f"long {b}"\n    "text")\nx = 1\n'
+    )
+    out = strip_assert_messages(src)
+    assert out == "assert a == 1\n### BEGIN HIDDEN TESTS\nassert (b or\n  c)\nx = 1\n", out
+    tree = ast.parse(out)
+    assert all(n.msg is None for n in ast.walk(tree) if isinstance(n, ast.Assert))
+
+
+# In the copy: ex6's test checks nothing (its mutants must escape), ex2's test also checks ex1's
+# function (ex1's mutants that fail it must show up as a cascade), ex3's asserts lose their messages
+# (its mutants fail silently); mutants.py keeps only ex1, ex2, ex3 and ex6 (fewer notebooks to run,
+# and ex4, ex5, ex7 are left with too few mutants).
+WEAKENED, CASCADE_INTO, SILENCED = "ex6", "ex2_variable_from_numpy_test", "ex3_make_step_counter_test"
+KEPT = ("ex1", "ex2", "ex3", "ex6")
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    course = CourseDir.repo().copy_authoring_files(tmp_path_factory.mktemp("broken") / "course")
+    path = course.source_notebook(A01)
+    nb = nbformat.read(path, as_version=4)
+    weak = cell_by_id(nb, "ex6_snapshot_test")
+    weak.source = '"""Weakened: checks nothing."""\nsnap = snapshot(tf.Variable([3.0, 4.0]))\n'
+    cascade = cell_by_id(nb, CASCADE_INTO)
+    cascade.source = (
+        'assert isinstance(make_bias(3), tf.Variable), "ex2 wrongly depends on ex1\'s make_bias"\n'
+        + cascade.source
+    )
+    silenced = cell_by_id(nb, SILENCED)
+    silenced.source = strip_assert_messages(silenced.source)
+    nbformat.write(nb, path)
+
+    mutants = [m for m in load_mutants(course.mutants_file(A01)) if m.exercise in KEPT]
+    entries = ",\n".join(f"    dict(cell={m.cell!r}, why={m.why!r}, source={m.source!r})" for m in mutants)
+    course.mutants_file(A01).write_text(f"MUTANTS = [\n{entries},\n]\n")
+    numbered = {i: m for i, m in enumerate(mutants, start=1)}
+    proc = run_check(A01.id, "--course", str(course.root))
+    return proc, numbered, course
+
+
+def mutant_numbers(numbered: dict, exercise: str) -> list[int]:
+    return [i for i, m in numbered.items() if m.exercise == exercise]
+
+
+def test_check_fails_on_the_broken_copy(broken):
+    proc, *_ = broken
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED:" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_weakened_test_names_every_escaped_mutant(broken):
+    proc, numbered, _ = broken
+    escaped = problems(proc.stdout, "ESCAPED")
+    expected = mutant_numbers(numbered, WEAKENED)
+    for i in expected:
+        assert any(f"mutant #{i} [{numbered[i].cell}]" in p and "escaped" in p for p in escaped), proc.stdout
+    assert len(escaped) == len(expected), escaped  # nothing else escapes
+    row = re.search(rf"^{A01.id}\s+{WEAKENED}\s+0/{len(expected)}\s.*<--$", proc.stdout, re.M)
+    assert row, proc.stdout
+
+
+def test_test_depending_on_another_exercise_is_a_cascade(broken):
+    proc, numbered, _ = broken
+    cascades = problems(proc.stdout, "CASCADE")
+    # the ex1 mutant that returns a tensor fails the line added to ex2's test
+    tensor = next(i for i, m in numbered.items() if m.exercise == "ex1" and "tf.Variable" not in m.source)
+    mine = [p for p in cascades if f"mutant #{tensor} [" in p]
+    assert mine and CASCADE_INTO in mine[0] and "depends on ex1" in mine[0], proc.stdout
+    culprits = [numbered[int(re.search(r"mutant #(\d+)", p).group(1))] for p in cascades]
+    assert all(m.exercise == "ex1" for m in culprits), cascades
+
+
+def test_bare_asserts_are_reported_as_silent_failures(broken):
+    proc, numbered, _ = broken
+    silent = problems(proc.stdout, "SILENT")
+    assert any(f"mutant #{i} [" in p for i in mutant_numbers(numbered, "ex3") for p in silent), proc.stdout
+    assert all(SILENCED in p and "AssertionError with an empty message" in p for p in silent), silent
+    # still caught (they lose their points), just without telling the student why
+    n = len(mutant_numbers(numbered, "ex3"))
+    assert re.search(rf"^{A01.id}\s+ex3\s+{n}/{n}\s", proc.stdout, re.M), proc.stdout
+
+
+def test_exercises_without_enough_mutants_are_named(broken):
+    proc, *_ = broken
+    few = problems(proc.stdout, "TOO FEW MUTANTS")
+    for ex in ("ex4", "ex5", "ex7"):
+        assert any(f" {ex} has 0 mutant(s)" in p for p in few), few
+    assert len(few) == 3, few
+
+
+def test_the_solution_and_release_of_the_broken_copy_are_still_fine(broken):
+    proc, *_ = broken
+    total = A01.autograded_points
+    assert f"{A01.id}: solution {total:g}/{total:g} points, release 0/{total:g}" in proc.stdout
+    assert not problems(proc.stdout, "IMPERFECT SOLUTION") and not problems(proc.stdout, "RELEASE SCORES")
+
+
+def test_the_check_builds_elsewhere_and_leaves_the_course_alone(broken):
+    _, _, course = broken
+    made = ("release", "submitted", "autograded", "gradebook.db")
+    leftovers = [n for n in made if (course.root / n).exists()]
+    assert not leftovers, leftovers
