@@ -8,6 +8,7 @@ status), bounded by a generous timeout: Chromium may share two cores with Tensor
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 KERNEL_TIMEOUT = 180_000  # ms: run all, including `import tensorflow` on a starved CPU
@@ -37,7 +38,13 @@ def open_notebook(page, base_url: str, path: str, n_cells: int) -> None:
     idle. Reusing the page spares loading JupyterLab again (seconds of CPU)."""
     in_lab(page, base_url)
     menu(page, "File", "Close All Tabs")
-    page.wait_for_selector(".jp-NotebookPanel", state="detached")
+    discard = page.locator(".jp-Dialog button.jp-mod-warn", has_text="Discard")  # unsaved changes
+    deadline = time.monotonic() + KERNEL_TIMEOUT / 1000
+    while page.locator(".jp-NotebookPanel").count():
+        assert time.monotonic() < deadline, "File > Close All Tabs did not close the notebook"
+        if discard.count():
+            discard.first.click()
+        page.wait_for_timeout(100)
     menu(page, "File", "Open from Path…")
     page.locator(".jp-Dialog input").fill(path)
     page.locator(".jp-Dialog input").press("Enter")
@@ -162,9 +169,29 @@ def close_dialog(page) -> None:
 
 
 def shot(page, path: Path, locator=None) -> Path:
-    """Screenshot of the viewport, after scrolling `locator` (if given) into view."""
+    """Screenshot of the viewport, with `locator` (if given) scrolled into view.
+
+    Lab paints cells that come into view lazily (CSS content-visibility) and they can grow when
+    their outputs render, so first wait until the element sits still on screen for a few frames:
+    a picture taken in the frame right after scrolling can show an empty notebook."""
     if locator is not None:
         locator.scroll_into_view_if_needed()
+        page.evaluate("window.__shot = {key: '', frames: 0}")
+        page.wait_for_function(
+            """(el) => {
+                const r = el.getBoundingClientRect(), s = window.__shot;
+                const key = `${Math.round(r.top)}:${Math.round(r.height)}`;
+                s.frames = key === s.key ? s.frames + 1 : 0;
+                s.key = key;
+                const onScreen = r.top < innerHeight && r.bottom > 0;
+                if (!onScreen) el.scrollIntoView({block: 'center'});
+                return onScreen && s.frames >= 3;
+            }""",
+            arg=locator.element_handle(),
+            polling="raf",
+        )
+    else:
+        page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
     return path
