@@ -438,7 +438,12 @@ def format_report(report: CheckReport) -> list[str]:
     pct = f" ({100 * caught / total:.0f}%)" if total else ""
     lines.append(f"{'all':26s} {'':8s} {f'{caught}/{total}':>9s}{pct}")
     for a, (sol, rel, mx) in report.totals.items():
-        lines.append(f"{a}: solution {sol:g}/{mx:g} points, release {rel:g}/{mx:g}")
+        runs = [r for r in report.runs if r.assignment == a]
+        mean = sum(r.seconds for r in runs) / len(runs) if runs else 0.0
+        lines.append(
+            f"{a}: solution {sol:g}/{mx:g} points, release {rel:g}/{mx:g}; "
+            f"{len(runs)} notebooks, {mean:.1f} s each"
+        )
     n = len(report.runs)
     lines.append(
         f"time: {report.seconds:.1f} s ({n} notebooks graded in {report.grade_seconds:.1f} s with "

@@ -78,6 +78,7 @@ def test_long_messages_are_shortened_to_one_line():
 # --- the gate on the real assignment 01 -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_passes_on_assignment_01():
     proc = run_check(A01.id)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -166,6 +167,7 @@ def mutant_numbers(numbered: dict, exercise: str) -> list[int]:
     return [i for i, m in numbered.items() if m.exercise == exercise]
 
 
+@pytest.mark.slow
 def test_check_fails_on_the_broken_copy(broken):
     proc, *_ = broken
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -173,6 +175,7 @@ def test_check_fails_on_the_broken_copy(broken):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_weakened_test_names_every_escaped_mutant(broken):
     proc, numbered, _ = broken
     escaped = problems(proc.stdout, "ESCAPED")
@@ -184,6 +187,7 @@ def test_weakened_test_names_every_escaped_mutant(broken):
     assert row, proc.stdout
 
 
+@pytest.mark.slow
 def test_test_depending_on_another_exercise_is_a_cascade(broken):
     proc, numbered, _ = broken
     cascades = problems(proc.stdout, "CASCADE")
@@ -195,6 +199,7 @@ def test_test_depending_on_another_exercise_is_a_cascade(broken):
     assert all(m.exercise == "ex1" for m in culprits), cascades
 
 
+@pytest.mark.slow
 def test_bare_asserts_are_reported_as_silent_failures(broken):
     proc, numbered, _ = broken
     silent = problems(proc.stdout, "SILENT")
@@ -205,6 +210,7 @@ def test_bare_asserts_are_reported_as_silent_failures(broken):
     assert re.search(rf"^{A01.id}\s+ex3\s+{n}/{n}\s", proc.stdout, re.M), proc.stdout
 
 
+@pytest.mark.slow
 def test_exercises_without_enough_mutants_are_named(broken):
     proc, *_ = broken
     few = problems(proc.stdout, "TOO FEW MUTANTS")
@@ -213,6 +219,7 @@ def test_exercises_without_enough_mutants_are_named(broken):
     assert len(few) == 3, few
 
 
+@pytest.mark.slow
 def test_the_solution_and_release_of_the_broken_copy_are_still_fine(broken):
     proc, *_ = broken
     total = A01.autograded_points
@@ -220,8 +227,62 @@ def test_the_solution_and_release_of_the_broken_copy_are_still_fine(broken):
     assert not problems(proc.stdout, "IMPERFECT SOLUTION") and not problems(proc.stdout, "RELEASE SCORES")
 
 
+@pytest.mark.slow
 def test_the_check_builds_elsewhere_and_leaves_the_course_alone(broken):
     _, _, course = broken
     made = ("release", "submitted", "autograded", "gradebook.db")
     leftovers = [n for n in made if (course.root / n).exists()]
     assert not leftovers, leftovers
+
+
+# --- the verdicts, on made-up grading results (no kernel needed) -------------------------------------
+
+
+def judge(cells_by_student: dict[str, list[tuple[str, float, float, str]]], flags=()):
+    """Judge made-up results of a 2-exercise assignment with one mutant per exercise."""
+    from autograder.check import CellOutcome, CheckReport, RunOutcome, _judge, _Plan
+    from autograder.synth import Mutant
+
+    plan = _Plan(A01, "nb", {"ex1": 1.0, "ex2": 2.0},
+                 [(1, Mutant("ex1_f", "wrong f", "")), (2, Mutant("ex2_g", "wrong g", ""))])
+    runs = {}
+    for student, cells in cells_by_student.items():
+        index = {"mutant-01": 1, "mutant-02": 2}.get(student, 0)
+        mutant = dict(plan.mutants).get(index)
+        run = RunOutcome(A01.id, student, mutant, index, flags=list(flags) if student == "solution" else [])
+        for gid, score, mx, msg in cells:
+            kind, message = classify_failure([err(*msg.split(": ", 1))]) if score < mx else ("", "")
+            run.cells.append(CellOutcome(gid, score, mx, kind, message))
+        runs[student] = run
+    report = CheckReport()
+    _judge(plan, runs, report)
+    return report
+
+
+FULL = [("ex1_f_test", 1, 1, ""), ("ex2_g_test", 2, 2, "")]
+ZERO = [("ex1_f_test", 0, 1, "NameError: name 'f' is not defined"), ("ex2_g_test", 0, 2, "NameError: no g")]
+
+
+def test_a_clean_assignment_has_no_problem():
+    report = judge({
+        "solution": FULL, "release": ZERO,
+        "mutant-01": [("ex1_f_test", 0, 1, "AssertionError: f is wrong"), ("ex2_g_test", 2, 2, "")],
+        "mutant-02": [("ex1_f_test", 1, 1, ""), ("ex2_g_test", 0, 2, "TypeError: g returned None")],
+    })
+    assert report.ok, report.problems
+    rows = [(r.exercise, r.caught, r.total, r.crash_only) for r in report.rows]
+    assert rows == [("ex1", 1, 1, 0), ("ex2", 1, 1, 1)]  # ex2's mutant was caught by a TypeError
+
+
+def test_imperfect_solution_release_that_scores_and_missing_results_are_problems():
+    report = judge({
+        "solution": [("ex1_f_test", 1, 1, ""), ("ex2_g_test", 0, 2, "AssertionError: off by one")],
+        "release": [("ex1_f_test", 1, 1, ""), ("ex2_g_test", 0, 2, "NameError: no g")],
+        "mutant-01": [("ex1_f_test", 0, 1, "AssertionError: f is wrong"), ("ex2_g_test", 2, 2, "")],
+    }, flags=["ex1_f_test: sys.excepthook was replaced"])
+    kinds = sorted(p.kind for p in report.problems)
+    assert kinds == ["flagged", "grading error", "imperfect solution", "release scores"], report.problems
+    imperfect = str(report.problems_of("imperfect solution")[0])
+    assert "ex2_g_test scores 0/2: AssertionError: off by one" in imperfect
+    assert "mutant-02" in str(report.problems_of("grading error")[0])
+    assert not report.ok
