@@ -48,7 +48,14 @@ from pathlib import Path
 import nbformat
 
 from autograder.build import build
-from autograder.coursedir import CourseDir, CourseError, exercise_of, exercise_points, read_notebook
+from autograder.coursedir import (
+    CONFIG_FILE,
+    CourseDir,
+    CourseError,
+    exercise_of,
+    exercise_points,
+    read_notebook,
+)
 from autograder.synth import Mutant, fill_in, load_mutants, solution_answers, write_submission
 from course.syllabus import Assignment
 
@@ -388,8 +395,9 @@ def check_course(
         if dest.exists():
             shutil.rmtree(dest)
         src = CourseDir(Path(course_root).resolve())
-        if not (src.root / "source").is_dir():
-            raise CourseError(f"no source/ in {src.root}: is this a course directory?")
+        for needed in ("source", CONFIG_FILE):
+            if not (src.root / needed).exists():
+                raise CourseError(f"no {needed} in {src.root}: is this a course directory?")
         course = src.copy_authoring_files(dest)
         log(f"building {len(assignments)} assignment(s) in {course.root} ...")
         build(course, list(assignments), log=lambda *_: None)

@@ -75,6 +75,13 @@ def test_long_messages_are_shortened_to_one_line():
     assert kind == ASSERT and len(message) <= 110 and "second" not in message
 
 
+def test_a_directory_that_is_not_a_course_is_a_clear_error(tmp_path):
+    (tmp_path / "source").mkdir()
+    proc = run_check(A01.id, "--course", str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    assert "no nbgrader_config.py in" in proc.stderr and "Traceback" not in proc.stderr
+
+
 # --- the gate on the real assignment 01 -------------------------------------------------------------
 
 
