@@ -431,10 +431,23 @@ def check_course(
 # --- the report ----------------------------------------------------------------------------------
 
 
-def format_report(report: CheckReport) -> list[str]:
-    """The catch table, per-assignment totals, then every problem (one line each)."""
+def format_runs(report: CheckReport) -> list[str]:
+    """What a student sees for each synthetic submission: every failing test and its message."""
+    lines = []
+    for run in report.runs:
+        status = run.error or f"{len(run.failed_cells())} failing test(s)"
+        lines.append(f"{run.assignment} {run.label}: {status}")
+        lines.extend(f"    {c.grade_id} [{c.kind}] {c.message}" for c in run.failed_cells())
+    return lines
+
+
+def format_report(report: CheckReport, *, verbose: bool = False) -> list[str]:
+    """The catch table, per-assignment totals, then every problem (one line each).
+
+    `verbose`: first, every graded submission with its failing tests (`format_runs`)."""
     head = f"{'assignment':26s} {'exercise':8s} {'caught':>9s} {'crash':>5s} {'points':>6s} {'time':>7s}"
-    lines = [head, "-" * len(head)]
+    lines = [*format_runs(report), ""] if verbose else []
+    lines += [head, "-" * len(head)]
     for r in report.rows:
         mark = "" if r.caught == r.total and r.total else "  <--"
         lines.append(

@@ -32,7 +32,7 @@ def _check(args) -> int:
         progress=not args.no_progress,
         log=lambda msg: print(msg, file=sys.stderr),
     )
-    print("\n".join(format_report(report)))
+    print("\n".join(format_report(report, verbose=args.verbose)))
     return 0 if report.ok else 1
 
 
@@ -180,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
         help="keep the built course and graded notebooks here (default: a temporary directory)",
     )
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("-v", "--verbose", action="store_true", help="list every failing test of every submission")
     c.set_defaults(run=_check)
 
     g = sub.add_parser(

@@ -12,7 +12,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder.check import ASSERT, CRASH, SILENT, STUB, classify_failure
+from autograder.check import ASSERT, CRASH, SILENT, STUB, classify_failure, format_report, format_runs
 from autograder.coursedir import REPO_ROOT, CourseDir, exercise_points, read_notebook
 from autograder.synth import load_mutants
 from course.syllabus import assignment
@@ -261,7 +261,7 @@ def judge(cells_by_student: dict[str, list[tuple[str, float, float, str]]], flag
             kind, message = classify_failure([err(*msg.split(": ", 1))]) if score < mx else ("", "")
             run.cells.append(CellOutcome(gid, score, mx, kind, message))
         runs[student] = run
-    report = CheckReport()
+    report = CheckReport(runs=list(runs.values()))
     _judge(plan, runs, report)
     return report
 
@@ -279,6 +279,11 @@ def test_a_clean_assignment_has_no_problem():
     assert report.ok, report.problems
     rows = [(r.exercise, r.caught, r.total, r.crash_only) for r in report.rows]
     assert rows == [("ex1", 1, 1, 0), ("ex2", 1, 1, 1)]  # ex2's mutant was caught by a TypeError
+    text = "\n".join(format_report(report))
+    assert "OK:" in text and re.search(r"^all\s+2/2 \(100%\)", text, re.M), text
+    seen = format_runs(report)  # --verbose: what a student sees for each submission
+    at = seen.index(f"{A01.id} mutant #2 [ex2_g] (wrong g): 1 failing test(s)")
+    assert seen[at + 1] == "    ex2_g_test [crash] TypeError: g returned None", seen
 
 
 def test_imperfect_solution_release_that_scores_and_missing_results_are_problems():
@@ -289,6 +294,8 @@ def test_imperfect_solution_release_that_scores_and_missing_results_are_problems
     }, flags=["ex1_f_test: sys.excepthook was replaced"])
     kinds = sorted(p.kind for p in report.problems)
     assert kinds == ["flagged", "grading error", "imperfect solution", "release scores"], report.problems
+    text = "\n".join(format_report(report))
+    assert "FAILED: 4 problem(s)" in text and text.index("GRADING ERROR") < text.index("FLAGGED"), text
     imperfect = str(report.problems_of("imperfect solution")[0])
     assert "ex2_g_test scores 0/2: AssertionError: off by one" in imperfect
     assert "mutant-02" in str(report.problems_of("grading error")[0])
