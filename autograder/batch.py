@@ -40,6 +40,7 @@ from autograder.grading import (
     make_coursedir,
     read_record,
     record_path,
+    write_record,
 )
 from autograder.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
 
@@ -198,7 +199,12 @@ def _safe_grade(grader: Grader, job: Job) -> GradeResult:
     try:
         return grader.grade(job.assignment, job.student)
     except Exception as e:  # the grader's own bug: report it with the submission, keep going
-        return GradeResult(job.assignment, job.student, ERROR, reason=f"{type(e).__name__}: {e}")
+        result = GradeResult(job.assignment, job.student, ERROR, reason=f"{type(e).__name__}: {e}")
+        try:
+            write_record(grader.coursedir(), result)
+        except Exception:
+            pass
+        return result
 
 
 # --- the batch ------------------------------------------------------------------------------------
@@ -288,16 +294,20 @@ def _run_here(course_root: Path, todo: list[Job], hooks, config, record, sandbox
 
 
 def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, record, sandbox=None) -> None:
+    """Grade `todo` in `workers` processes. If a worker process dies (which a submission can
+    cause, e.g. by exhausting memory), the unfinished jobs are graded one at a time in a single
+    worker until the one that kills its worker is found (recorded as ERROR), then in parallel again.
+    """
     pending = list(todo)
-    breaks = 0
     ctx = multiprocessing.get_context("spawn")  # workers start clean: no threads, no zmq inherited
-    while pending:
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(str(course_root), config, hooks, sandbox),
+
+    def new_pool(n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            n, mp_context=ctx, initializer=_init_worker, initargs=(str(course_root), config, hooks, sandbox)
         )
+
+    while pending:
+        pool = new_pool(workers)
         futures: dict[Future, Job] = {pool.submit(_grade_in_worker, job): job for job in pending}
         broken = False
         try:
@@ -305,31 +315,48 @@ def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, r
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    job = futures[fut]
                     try:
                         result = fut.result()
                     except BrokenProcessPool:
                         broken = True
                         continue
-                    pending.remove(job)
+                    pending.remove(futures[fut])
                     record(result)
         except BaseException:
             _kill_pool(pool)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
         if broken:
-            breaks += 1
-            if breaks >= 2:  # twice: give up on what is left rather than loop forever
-                for job in pending:
-                    record(
-                        GradeResult(
-                            job.assignment,
-                            job.student,
-                            ERROR,
-                            reason="a grader worker process died while grading",
-                        )
-                    )
-                return
+            _quarantine(course_root, pending, new_pool, record)
+
+
+def _quarantine(course_root: Path, pending: list[Job], new_pool, record) -> None:
+    """One job at a time in one worker, until a job kills its worker (or none is left)."""
+    pool = new_pool(1)
+    try:
+        while pending:
+            job = pending[0]
+            try:
+                result = pool.submit(_grade_in_worker, job).result()
+            except BrokenProcessPool:
+                pending.pop(0)
+                result = GradeResult(
+                    job.assignment,
+                    job.student,
+                    ERROR,
+                    reason="its grading killed the grader's worker process (out of memory?); "
+                    "grade it alone with --workers 1 --student to see more",
+                )
+                write_record(make_coursedir(course_root, load_course_config(course_root)), result)
+                record(result)
+                return  # found: the others go back to parallel grading
+            pending.pop(0)
+            record(result)
+    except BaseException:
+        _kill_pool(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:

@@ -41,7 +41,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from traitlets import Any as AnyTrait
-from traitlets import Bool, Enum, Float
+from traitlets import Bool, Enum, Float, Integer
 
 from autograder.kernels import ForkKernelManager, ForkServer
 
@@ -145,6 +145,7 @@ class ExecutionResult:
     seconds: float
     kernel_seconds: float | None  # kernel start until ready
     stopped: str | None  # why cells stopped running (kernel died, time limit), None if all ran
+    server_died: bool = False  # the kernel died with its fork server (maybe not the notebook's doing)
 
     @property
     def cell_seconds(self) -> dict[int, float]:
@@ -169,6 +170,12 @@ class NotebookRunner(NotebookClient):
     probe_timeout = Float(30.0, help="Seconds for code run by hooks.").tag(config=True)
     interrupt_on_timeout = Bool(True, help="Interrupt a cell that timed out (else kill).").tag(config=True)
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
+    max_output_bytes = Integer(
+        20_000_000,
+        help="Outputs a notebook may produce in total (the grader keeps them in memory). Past "
+        "this, outputs are dropped, except errors, execute results and one marker per cell and "
+        "stream (so a cell that wrote to stderr still did).",
+    ).tag(config=True)
     seed_working_dir = Bool(
         True,
         help="Copy the data files next to the notebook (not notebooks, not hidden files) into the "
@@ -188,6 +195,9 @@ class NotebookRunner(NotebookClient):
         self._kernel_started_at: float | None = None
         self.kernel_seconds: float | None = None
         self.ready_probe: Probe | None = None
+        self.server_died = False
+        self._output_bytes = 0
+        self._output_truncated = False
 
     def create_kernel_manager(self):
         if self.kernels is None:
@@ -376,8 +386,41 @@ class NotebookRunner(NotebookClient):
             return TIMEOUT, why
         how = self.km.exit_description() if isinstance(self.km, ForkKernelManager) else "died"
         self.stopped = f"the kernel {how} while running cell {index}"
+        if isinstance(self.kernels, ForkServer) and not self.kernels.alive:
+            # The kernel died with its fork server (which a kernel may have killed): not
+            # necessarily the notebook's fault. Callers decide (grading retries once).
+            self.server_died = True
+            self.stopped += " (its fork server died too)"
         cell.outputs.append(error_output(DEAD_ENAME, self.stopped))
         return DIED, self.stopped
+
+    # --- outputs -------------------------------------------------------------------------------
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's, within `max_output_bytes` for the whole notebook (a print loop must not
+        exhaust the grader's memory before the cell's time limit stops it)."""
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            size = len(content.get("text", ""))
+        else:
+            size = sum(len(str(v)) for v in (content.get("data") or {}).values())
+            size += sum(len(str(line)) for line in content.get("traceback") or [])
+        self._output_bytes += size
+        # Errors and results always count (they decide scores: an error or a partial-credit
+        # result in a test cell); beyond the budget other outputs leave a marker only.
+        if self._output_bytes <= self.max_output_bytes or kind in ("error", "execute_result"):
+            return super().output(outs, msg, display_id, cell_index)
+        notice = f"[output truncated by the grader: over {self.max_output_bytes} bytes]\n"
+        name = content.get("name", "stdout") if kind == "stream" else "stdout"
+        if any(
+            o.get("output_type") == "stream" and o.get("name") == name and o.get("text") == notice
+            for o in outs
+        ):
+            return None
+        self._output_truncated = True
+        out = nbformat.v4.new_output("stream", name=name, text=notice)
+        outs.append(out)
+        return out
 
     # --- hooks' code ---------------------------------------------------------------------------
 
@@ -503,4 +546,5 @@ def run_notebook(
         seconds=time.monotonic() - t0,
         kernel_seconds=runner.kernel_seconds,
         stopped=runner.stopped,
+        server_died=runner.server_died,
     )

@@ -63,6 +63,7 @@ __all__ = [
     "read_record",
     "record_path",
     "submission_fingerprint",
+    "write_record",
 ]
 
 GRADED = "graded"  # nbgrader graded it (some cells may have failed, timed out, killed the kernel)
@@ -160,7 +161,11 @@ class ForkExecute(NotebookRunner, Execute):
     def preprocess(self, nb, resources=None, km=None):
         t0 = time.monotonic()
         try:
-            return super().preprocess(nb, resources, km)
+            result = super().preprocess(nb, resources, km)
+            if self.server_died:  # not necessarily the student's doing: the Grader retries once
+                self.kernel_error = f"the fork server died while the notebook ran ({self.stopped})"
+                raise ForkServerError(self.kernel_error)
+            return result
         finally:
             self.runs.append(
                 {
@@ -260,6 +265,15 @@ def _write_atomically(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def write_record(coursedir: CourseDirectory, result: GradeResult) -> Path:
+    """Record a result (atomically) where `is_done` and reports look for it."""
+    if not result.finished_at:
+        result.finished_at = time.time()
+    path = record_path(coursedir, result.assignment, result.student)
+    _write_atomically(path, result.to_json())
+    return path
 
 
 def is_done(

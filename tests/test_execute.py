@@ -155,3 +155,33 @@ def test_stock_kernels_get_the_same_treatment(tmp_path):
         notebook("print(1)", "import os\nos._exit(1)", "print(3)"), kernels=None, timeout=60, cwd=tmp_path
     )
     assert [c.status for c in result.cells] == ["ok", "died", "not-run"]
+
+
+def test_a_print_loop_cannot_flood_the_grader(kernels):
+    result = run_notebook(
+        notebook(
+            "for i in range(20000):\n    print('x' * 100)",
+            "import sys\nsys.stderr.write('e' * 1000)",
+            "3 * 7",
+        ),
+        kernels=kernels,
+        max_output_bytes=100_000,
+    )
+    outs = [o for c in result.nb.cells for o in c.outputs]
+    assert sum(len(o.get("text", "")) for o in outs) < 200_000
+    assert "[output truncated by the grader" in text(result.nb.cells[0])
+    stderr = [o for o in result.nb.cells[1].outputs if o.get("name") == "stderr"]
+    assert stderr, "a cell that wrote to stderr still shows it (nbgrader gives such a test 0)"
+    assert result.nb.cells[2].outputs[0]["data"]["text/plain"] == "21", "results are kept"
+
+
+def test_a_kernel_that_kills_its_fork_server_is_not_blamed_on_the_notebook():
+    with ForkServer() as server:
+        result = run_notebook(
+            notebook("print(1)", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "print(3)"),
+            kernels=server,
+            timeout=30,
+        )
+        assert result.server_died and "fork server died" in result.stopped
+        assert [c.status for c in result.cells] == ["ok", "died", "not-run"]
+        assert run_notebook(notebook("print(4)"), kernels=server).cells[0].status == "ok"

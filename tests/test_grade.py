@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -88,8 +89,8 @@ def stock_and_fast(built_course, tmp_path_factory):
     fast = copy_course(built_course, base / "fast")
     expected = submit_standard_class(stock)
     submit_standard_class(fast)
-    for a in ASSIGNMENTS:
-        autograde(stock.root, a.id)
+    with ThreadPoolExecutor(2) as pool:  # stock nbgrader: one assignment per process, two at once
+        list(pool.map(lambda a: autograde(stock.root, a.id), ASSIGNMENTS))
     summary = grade_batch(fast.root, [a.id for a in ASSIGNMENTS], workers=2, progress=False)
     return stock, fast, expected, summary
 
@@ -330,3 +331,29 @@ def test_unknown_assignment_no_submissions_and_missing_gradebook_are_one_line_er
     assert not (bare.root / "gradebook.db").exists(), "checking must not create an empty gradebook"
     for p in (proc,):
         assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_submission_that_kills_its_worker_does_not_stop_the_class(built_course, tmp_path):
+    """Without the sandbox a kernel can kill the grader's worker process: the batch finds which
+    submission did it (graded alone), reports it, and grades the others."""
+    course = copy_course(built_course, tmp_path / "course")
+    release = read_notebook(course.release_notebook(FIRST))
+    solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
+    _, bad, _, _ = _bad_cell_and_tests(course)
+    killer = (
+        "import os, signal\n"
+        "with open(f'/proc/{os.getppid()}/stat') as f:  # the fork server's parent: the worker\n"
+        "    os.kill(int(f.read().rsplit(')', 1)[1].split()[1]), signal.SIGKILL)"
+    )
+    write_submission(course, FIRST, "a-killer", fill_in(release, {**solution, bad: killer}))
+    for i in range(3):
+        write_submission(course, FIRST, f"good{i}", fill_in(release, solution))
+
+    proc = cli(course, FIRST.id, "--workers", "2", "--no-sandbox")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the grader failed on one submission
+    assert "graded 3, failed 0, grader errors 1" in proc.stdout, proc.stdout
+    killed = read_record(record_path_of(course, "a-killer"))
+    assert killed.status == "error" and "killed the grader's worker" in killed.reason
+    for i in range(3):
+        r = read_record(record_path_of(course, f"good{i}"))
+        assert r.status == GRADED and all(v > 0 for v in r.scores().values())
