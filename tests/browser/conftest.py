@@ -72,7 +72,7 @@ def build_and_grade(course: CourseDir, scratch: Path, a) -> None:
     autograde(course.root, a.id, STUDENT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def screenshots() -> Path:
     """tests/browser/screenshots/<date-time-pid>/: a folder per run, so runs at the same time
     (several people or agents on one checkout) never mix or delete each other's pictures."""
@@ -86,13 +86,13 @@ def screenshots() -> Path:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_course(tmp_path_factory) -> CourseDir:
     """The course the browser works in (no gradebook yet: see graded_submission)."""
     return copy_course(tmp_path_factory.mktemp("lab") / "course", release=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def graded_submission(lab_course, tmp_path_factory):
     """A function returning (assignment, student) once the gradebook is built and that student's
     submission autograded. The work starts at once, in the background, so that it overlaps the
@@ -109,7 +109,7 @@ def graded_submission(lab_course, tmp_path_factory):
         yield wait
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(lab_course, graded_submission, screenshots, tmp_path_factory):
     """Base URL of `make lab` serving the course copy (its log: lab-server.log by the screenshots)."""
     state = tmp_path_factory.mktemp("jupyter-user")
@@ -117,7 +117,7 @@ def lab(lab_course, graded_submission, screenshots, tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (missing Chromium fails, never skips)."""
     from playwright.sync_api import sync_playwright
@@ -138,7 +138,7 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(browser):
     context = new_context(browser)
     try:
@@ -147,7 +147,7 @@ def browser_context(browser):
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _tab():
     return {}  # holds the browser tab the tests share while they pass
 
