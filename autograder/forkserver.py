@@ -24,6 +24,11 @@ with the server, control socket closed, stdin from /dev/null, then ``child_hook(
 limits), then it creates and enters its private scratch directory `cwd`, sets `env`, writes its
 connection file and runs ``IPKernelApp`` exactly like ``python -m ipykernel_launcher -f FILE``.
 No zmq context exists in this process before the fork (ipykernel creates its own in the child).
+
+Start-up work done once here instead of in every kernel: the imports (`preload`), caches the first
+traceback would fill (`prewarm`), and ``gc.freeze()`` of the resulting heap, so that a kernel's
+garbage collections do not touch (and copy-on-write) the hundreds of MB it shares with the server.
+TensorFlow is imported but never *run* here: its thread pools would not survive a fork.
 """
 
 from __future__ import annotations
