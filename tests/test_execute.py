@@ -178,7 +178,12 @@ def test_a_print_loop_cannot_flood_the_grader(kernels):
 def test_a_kernel_that_kills_its_fork_server_is_not_blamed_on_the_notebook():
     with ForkServer() as server:
         result = run_notebook(
-            notebook("print(1)", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", "print(3)"),
+            notebook(
+                "print(1)",
+                # The kernel dies (PR_SET_PDEATHSIG) once its parent is gone, which takes a moment.
+                "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(10)",
+                "print(3)",
+            ),
             kernels=server,
             timeout=30,
         )
