@@ -16,6 +16,7 @@ TensorFlow are imported once per worker, not once per notebook), and returns a `
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
@@ -179,6 +180,7 @@ def _init_worker(course_root: str, config, hooks, sandbox=None) -> None:
     _quiet_warnings()
     # The Grader starts its fork server at once: TensorFlow imports while the first jobs queue.
     _grader = Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks, sandbox=sandbox)
+    atexit.register(_grader.close)  # stop the fork server, remove its work directory
 
 
 def _quiet_warnings() -> None:

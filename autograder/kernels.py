@@ -140,6 +140,42 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=onerror)
 
 
+OWNER_FILE = ".owner"  # "<pid> <start time>" of the process that uses a work directory
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _write_owner(workdir: Path) -> None:
+    try:
+        (workdir / OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}")
+    except OSError:
+        pass
+
+
+def remove_stale_workdirs(parent: str | Path | None = None, pattern: str = "autograder-*") -> int:
+    """Remove work directories left by graders that were killed (kill -9 cannot clean up).
+
+    Only directories with an owner file whose process is gone are removed. Returns how many.
+    """
+    removed = 0
+    for d in Path(parent or tempfile.gettempdir()).glob(pattern):
+        try:
+            pid, start = (d / OWNER_FILE).read_text().split()
+        except (OSError, ValueError):
+            continue
+        if _process_start(int(pid)) == start:  # still running (same pid, same start time)
+            continue
+        _rmtree(d)
+        removed += 1
+    return removed
+
+
 class ForkServer:
     """Client handle of one fork-server process (started on first use, restarted if it dies).
 
@@ -168,6 +204,8 @@ class ForkServer:
             d.mkdir(parents=True, exist_ok=True)
             if self._own_workdir:
                 os.chmod(d, 0o700)
+        _write_owner(self.workdir)
+        remove_stale_workdirs()
         self.prefix = list(prefix)
         self.preload = list(preload)
         self.child_hook = child_hook

@@ -6,6 +6,7 @@ import functools
 import os
 import resource
 import signal
+import subprocess
 import time
 
 import nbformat
@@ -180,3 +181,17 @@ def test_the_server_command_line_can_be_prefixed():
         s.start()
         with open(f"/proc/{s.pid}/environ", "rb") as f:
             assert b"AUTOGRADER_PREFIXED=1" in f.read().split(b"\0")
+
+
+def test_work_directories_of_killed_graders_are_removed(tmp_path):
+    from autograder.kernels import OWNER_FILE, _write_owner, remove_stale_workdirs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, live, unknown = (tmp_path / f"autograder-{n}" for n in ("stale", "live", "unknown"))
+    for d in (stale, live, unknown):
+        (d / "scratch").mkdir(parents=True)
+    (stale / OWNER_FILE).write_text(f"{dead.pid} 1")
+    _write_owner(live)
+    assert remove_stale_workdirs(tmp_path) == 1
+    assert not stale.exists() and live.exists() and unknown.exists()
