@@ -107,6 +107,7 @@ def _bench(args) -> int:
         seed=args.seed,
         workers=args.workers,
         stock=not args.no_stock,
+        stock_per_submission=args.stock_per_submission,
         nosandbox=not args.no_sandbox_run,
         log=lambda msg: print(msg, flush=True),
     )
@@ -264,6 +265,11 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--workdir", default=".demo/bench", help="throw-away directory (default .demo/bench)")
     n.add_argument("--no-stock", action="store_true", help="skip stock nbgrader (no speed-up)")
     n.add_argument("--no-sandbox-run", action="store_true", help="skip the --no-sandbox run")
+    n.add_argument(
+        "--stock-per-submission",
+        action="store_true",
+        help="also run stock `nbgrader autograde A --student S` once per submission (slow: ~7 s each)",
+    )
     n.set_defaults(run=_bench)
     return p
 

@@ -260,7 +260,9 @@ class Sandbox:
             "JUPYTER_RUNTIME_DIR": str(self.runtime),
             "IPYTHONDIR": "/tmp/ipython",
             "MPLCONFIGDIR": "/tmp/matplotlib",
-            "MPLBACKEND": "agg",
+            # ipykernel's own default: plt.show() puts the figure in the notebook, so graded
+            # notebooks and feedback keep the student's plots.
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "PYTHONDONTWRITEBYTECODE": "1",
             "AUTOGRADER_SANDBOX": "1",
             **QUIET_TF,

@@ -52,13 +52,18 @@ def test_tree_sampler_sees_children():
 @pytest.mark.slow
 def test_bench_on_a_tiny_class_finds_identical_scores(repo, tmp_path):
     lines = []
-    res = run_bench(repo, [FIRST], tmp_path / "bench", students=2, seed=0, workers=2, log=lines.append)
+    res = run_bench(
+        repo, [FIRST], tmp_path / "bench", students=2, seed=0, workers=2, stock_per_submission=True,
+        log=lines.append,
+    )
     assert res.identical, res.mismatches
-    assert set(res.runs) == {"stock", "grade", "nosandbox"}
+    assert set(res.runs) == {"stock", "stock_each", "grade", "nosandbox"}
     assert res.cells_compared == 2 * 7  # two students, seven autograded test cells each
     assert len(res.records) == 2 and all(r.cell_runs for r in res.records)
     assert all(run.returncode == 0 and run.seconds > 0 and run.peak_rss > 0 for run in res.runs.values())
     text = "\n".join(format_bench(res))
     assert f"scores: identical for all {res.cells_compared} autograded cells" in text
-    for figure in ("speed-up, stock / grade", "compute floor", "sandbox cost", "notebooks/min", "peak RSS"):
+    for figure in ("speed-up, stock / grade", "speed-up, stock one run per submission / grade",
+                   "largest speed-up any grader could reach", "compute floor", "sandbox cost",
+                   "notebooks/min", "peak RSS"):
         assert figure in text

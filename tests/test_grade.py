@@ -141,6 +141,23 @@ def test_results_and_autograded_notebooks_are_where_nbgrader_puts_them(stock_and
         assert {c.grade_id for c in r.cells} == {c.grade_id for c in nbgrader_cells(nb) if c.is_test}
 
 
+def _plots(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_autograded_notebooks_keep_the_plots_the_notebook_draws(stock_and_fast):
+    """Kernels in the sandbox use the inline backend: the instructor sees what the student saw."""
+    _, fast, _, summary = stock_and_fast
+    for a in ASSIGNMENTS:
+        expected = _plots(nbformat.read(fast.source_notebook(a), as_version=4))
+        found = [
+            _plots(nbformat.read(fast.root / "autograded" / r.student / a.id / a.notebook, as_version=4))
+            for r in summary.graded
+            if r.assignment == a.id
+        ]
+        assert expected and found and max(found) == expected, (a.id, expected, found)
+
+
 def test_rerun_skips_what_is_graded_and_regrades_a_changed_submission(stock_and_fast):
     _, fast, expected, _ = stock_and_fast
     path = fast.submitted_notebook(FIRST, "blank")
