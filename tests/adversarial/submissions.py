@@ -107,7 +107,11 @@ except OSError as e:
     print('network:', type(e).__name__)
 """
 FORK_LOOP = """
-import os, time
+import os, signal, time
+# The children inherit a blocked SIGINT: the grader's interrupt (SIGINT to the kernel's process
+# group) then stops only the parent. A child that woke up would run on in its copy of the kernel
+# and write into the sockets it shares with the parent, and the outcome would be a race.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 for _ in range(100000):
     try:
         if os.fork() == 0:
@@ -117,6 +121,7 @@ for _ in range(100000):
         break
 else:
     raise SystemExit('the process limit never refused a fork')
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 os.wait()  # the children never exit: the cell runs until the grader interrupts it
 """
 MEMORY_BOMB = """
