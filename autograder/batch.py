@@ -153,9 +153,27 @@ def plan(
             for s in found:
                 job = Job(a, s)
                 (done if not force and is_done(cd, a, s, ids) else todo).append(job)
-    if not todo and not done:
-        raise CourseError(f"no submissions in {submitted} for {', '.join(assignments)}")
+        if not todo and not done:
+            raise CourseError(f"no submissions in {submitted} for {', '.join(assignments)}")
+        _register_students(gb, config, sorted({job.student for job in todo}))
     return todo, done
+
+
+def _register_students(gb, config, students: list[str]) -> None:
+    """Add new students to the gradebook in sorted order, as nbgrader's Autograde would one by one.
+
+    nbgrader lists students (formgrader, ``nbgrader export``) in database order when they have no
+    names; parallel workers would otherwise insert them in whatever order they finish.
+    """
+    from nbgrader.api import MissingEntry
+
+    if not config.get("Autograde", {}).get("create_student", True):
+        return  # nbgrader then refuses unknown students itself, with its own message
+    for s in students:
+        try:
+            gb.find_student(s)
+        except MissingEntry:
+            gb.add_student(s)
 
 
 # --- workers --------------------------------------------------------------------------------------

@@ -55,6 +55,8 @@ def test_demo_grades_a_small_class_the_same_way_twice(repo, tmp_path):
     assert len(first.summary.flagged) == 1 and len(first.summary.failed) == 1
     for name in ("grades", "cells", "exercises", "nbgrader"):
         assert _without_times(first.paths[name]) == _without_times(second.paths[name]), name
+    exported = [r["student_id"] for r in _without_times(first.paths["nbgrader"])]
+    assert exported == sorted(exported), "nbgrader export lists students in gradebook order: sorted ids"
     grades = _without_times(first.paths["grades"])
     assert len(grades) == 5 and {r["status"] for r in grades} == {"graded", "failed"}
     assert first.paths["html"].is_file()
