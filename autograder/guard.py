@@ -30,7 +30,10 @@ ways of doing that, in three layers:
    (``np = FakeNumpy()``). Then it starts a profile function for the test cell that notes any
    comparison-like dunder (``__eq__``, ``__bool__``, ``__len__``, ``__array__``,
    ``__instancecheck__`` ...) *defined by notebook code* that the test calls: an object whose
-   ``__eq__`` always returns True is seen the moment a test compares with it.
+   ``__eq__`` always returns True is seen the moment a test compares with it. The watch ends
+   when the shell starts to show the exception that ended the test cell's code: that test has
+   failed whatever the notebook's objects answer, and watching IPython format the traceback
+   would make every failing test several times slower.
 
 3. **After each test cell** (`after_expression`) the check runs again: anything the test cell
    itself triggered (a student function that patches ``np.allclose`` while being tested, or
@@ -753,7 +756,10 @@ class _Missing:
 
 _MISSING = _Missing()
 _blocked_audit_hooks: list[str] = []
-_watched: dict = {"dunders": set(), "test_file": None, "user_globals": None, "trusted": set()}
+_watched: dict = {
+    "dunders": set(), "test_file": None, "user_globals": None, "trusted": set(), "runners": [],
+    "stopped": False, "show_tb": None, "run_code": None,
+}  # fmt: skip
 
 
 def _watched_module(name: str) -> bool:
@@ -813,10 +819,16 @@ def _watch(frame, event, arg):
     if event != "call":
         return
     code = frame.f_code
+    if code is _watched["show_tb"]:
+        _stop_if_test_failed(frame)
+        return
     g = frame.f_globals
     if code.co_name == "<module>":
-        if _watched["test_file"] is None and g is _watched["user_globals"]:
-            _watched["test_file"] = code.co_filename
+        if g is _watched["user_globals"]:
+            if _watched["test_file"] is None:
+                _watched["test_file"] = code.co_filename
+            if code.co_filename == _watched["test_file"]:
+                _watched["runners"].append(frame.f_back)  # the shell's run_code running this cell
         return
     if code.co_name in LYING_DUNDERS and id(g) not in _watched["trusted"]:
         if g is _watched["user_globals"]:
@@ -825,6 +837,24 @@ def _watch(frame, event, arg):
             student = not _installed_module_globals(g)
         if student:
             _watched["dunders"].add(f"{code.co_name} (defined at {code.co_filename}:{code.co_firstlineno})")
+
+
+def _stop_if_test_failed(frame) -> None:
+    """Stop watching once the shell shows the exception that ended the test cell's own code.
+
+    The test has failed then, and nothing the notebook defined can change that; only the hiding
+    of the error is left to check, and `verdict` checks that from outside. Watching IPython format
+    the traceback (thousands of calls through a Python profile function) made every failing test
+    cost ~0.15 s more. A traceback shown by a nested ``run_cell`` inside the test does not count:
+    its run_code frame is not one that ran the test cell.
+    """
+    import sys
+
+    back = frame.f_back
+    runners = _watched["runners"]
+    if back is not None and back.f_code is _watched["run_code"] and any(r is back for r in runners):
+        _watched["stopped"] = True
+        sys.setprofile(None)
 
 
 def _installed_module_globals(g) -> bool:
@@ -883,6 +913,9 @@ def _install(nonce: str, preload=()) -> str:
     _STATE = _Pristine(shell)
     _watched["user_globals"] = shell.user_global_ns
     _watched["trusted"] = set(_STATE.module_globals)
+    # Taken now, before student code: the shell's own methods (instance overrides are restored).
+    _watched["show_tb"] = getattr(type(shell).showtraceback, "__code__", None)
+    _watched["run_code"] = getattr(type(shell).run_code, "__code__", None)
     return json.dumps(
         {
             "nonce": nonce,
@@ -905,6 +938,8 @@ def _before(nonce: str) -> str:
     _watched["seconds"] = time.perf_counter() - t0
     _watched["dunders"] = set()
     _watched["test_file"] = None
+    _watched["runners"] = []
+    _watched["stopped"] = False
     _watched["error"] = None
     sys.setprofile(_watch)
     return json.dumps({"nonce": nonce, "reasons": reasons, "seconds": round(_watched["seconds"], 4)})
@@ -916,9 +951,11 @@ def _after(nonce: str) -> str:
     if _STATE is None:
         return json.dumps({"nonce": nonce, "reasons": ["the guard was not installed at kernel start"]})
     reasons = []
-    if sys.getprofile() is not _watch:
+    profile = sys.getprofile()
+    if profile is not _watch and not (profile is None and _watched["stopped"]):
         reasons.append("the guard's profile function was removed during the test")
     sys.setprofile(None)
+    _watched["runners"] = []
     t0 = time.perf_counter()
     reasons += [f"during the test: {r}" for r in _STATE.check(restore=True)]
     seconds = time.perf_counter() - t0

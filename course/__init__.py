@@ -8,7 +8,7 @@ Notebooks start with::
     course.seed_everything(42)
 """
 
-from course.notebook import plot_defaults, quiet_tensorflow, seed_everything
+from course.notebook import plot_defaults, quiet_tensorflow, seed_everything, split_cpu
 from course.syllabus import ASSIGNMENTS, Assignment, assignment
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "plot_defaults",
     "quiet_tensorflow",
     "seed_everything",
+    "split_cpu",
 ]

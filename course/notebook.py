@@ -26,6 +26,19 @@ def seed_everything(seed: int = 42) -> None:
     plot_defaults()
 
 
+def split_cpu(count: int = 2) -> None:
+    """Show the CPU as `count` logical devices (/CPU:0, /CPU:1, ...), so that a machine without a
+    GPU can still show where variables are placed. TensorFlow only allows this before it runs its
+    first operation: call it in the setup cell; running the setup cell again later is harmless."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # TensorFlow is running already: keep the devices it has
+        pass
+
+
 def plot_defaults() -> None:
     """Small, legible figures: notebooks stay light and look alike."""
     import matplotlib as mpl

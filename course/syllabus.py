@@ -36,11 +36,11 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         objectives=(
             "explain why model parameters live in a tf.Variable and not in a tf.Tensor",
             "predict the dtype a variable gets from a Python scalar, a list or a NumPy array",
-            "choose dtype, name, trainability and shape (even an unknown shape) at creation",
+            "choose dtype, name, trainability, shape (even an unknown shape) and device at creation",
             "read a variable's value as a snapshot, and copy a variable instead of aliasing it",
             "recognise the keras.Variable objects that hold a Keras 3 layer's weights",
         ),
-        autograded_points=12,
+        autograded_points=13,
         manual_points=2,
     ),
     Assignment(

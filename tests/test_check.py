@@ -151,7 +151,7 @@ def broken(tmp_path_factory):
     course = CourseDir.repo().copy_authoring_files(tmp_path_factory.mktemp("broken") / "course")
     path = course.source_notebook(A01)
     nb = nbformat.read(path, as_version=4)
-    weak = cell_by_id(nb, "ex6_snapshot_test")
+    weak = cell_by_id(nb, "ex7_snapshot_test")
     weak.source = '"""Weakened: checks nothing."""\nsnap = snapshot(tf.Variable([3.0, 4.0]))\n'
     cascade = cell_by_id(nb, CASCADE_INTO)
     cascade.source = (

@@ -131,6 +131,41 @@ def test_honest_tests_pass_and_fail_without_flags(tmp_path):
         k.close()
 
 
+def test_watch_ends_only_when_the_test_cell_itself_failed(tmp_path):
+    """A failing test ends the guard's watch (tracebacks are formatted unwatched, not flagged); a
+    traceback shown by a nested run_cell inside the test does not, so a lie told after it is seen."""
+    k = Kernel(tmp_path, sandboxed=False, preload=("numpy",))
+    try:
+        run_cell(k.kc, SETUP + NESTED_THEN_LIE)
+        reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
+        assert reply["content"]["status"] == "ok"  # the nested cell failed, the test's own code did not
+        lie = [r for r in v.reasons if "__eq__" in r and "defined in the notebook" in r]
+        assert v.tampered and lie, v.reasons
+        assert not any("profile function was removed" in r for r in v.reasons), v.reasons
+
+        n = guard.new_nonce()
+        report = guard.call(k.kc, guard.before_expression(n), n)
+        run_cell(k.kc, 'import sys\nsys.setprofile(None)\nassert False, "and now fail"')
+        n2 = guard.new_nonce()
+        after = guard.call(k.kc, guard.after_expression(n2), n2)
+        assert report["ok"] and any("profile function was removed" in r for r in after["reasons"]), after
+    finally:
+        k.close()
+
+
+NESTED_THEN_LIE = textwrap.dedent(
+    """
+    class Liar:
+        def __eq__(self, other):
+            return True
+
+    def answer():
+        get_ipython().run_cell("raise ValueError('shown by a nested cell')")
+        return Liar()
+    """
+)
+
+
 WRONG_AND_PLOT = textwrap.dedent(
     """
     import matplotlib.pyplot as plt  # the inline backend registers its own cell hooks: not tampering

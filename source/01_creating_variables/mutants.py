@@ -84,56 +84,83 @@ def make_growable_buffer():
 def make_growable_buffer():
     return tf.Variable(tf.zeros([1]), shape=tf.TensorShape(None))
 '''),
-    # --- ex5 copy_variable ---------------------------------------------------------------
-    dict(cell="ex5_copy_variable", why="returns the same object: an alias", source='''
+    # --- ex5 make_on_device --------------------------------------------------------------
+    dict(cell="ex5_make_on_device", why="ignores the device: the variable lands on the default one", source='''
+def make_on_device(initial_value, device):
+    return tf.Variable(initial_value)
+'''),
+    dict(cell="ex5_make_on_device", why="puts the value on the device, creates the variable outside the scope",
+         source='''
+def make_on_device(initial_value, device):
+    with tf.device(device):
+        value = tf.convert_to_tensor(initial_value)
+    return tf.Variable(value)
+'''),
+    dict(cell="ex5_make_on_device", why="copies the value onto the device: a tensor, not a variable", source='''
+def make_on_device(initial_value, device):
+    with tf.device(device):
+        return tf.identity(initial_value)
+'''),
+    dict(cell="ex5_make_on_device", why="hard-codes the device of the example", source='''
+def make_on_device(initial_value, device):
+    with tf.device("/CPU:1"):
+        return tf.Variable(initial_value)
+'''),
+    dict(cell="ex5_make_on_device", why="casts every value to float32", source='''
+def make_on_device(initial_value, device):
+    with tf.device(device):
+        return tf.Variable(initial_value, dtype=tf.float32)
+'''),
+    # --- ex6 copy_variable ---------------------------------------------------------------
+    dict(cell="ex6_copy_variable", why="returns the same object: an alias", source='''
 def copy_variable(v):
     return v
 '''),
-    dict(cell="ex5_copy_variable", why="tf.Variable(v) does not copy trainable=False", source='''
+    dict(cell="ex6_copy_variable", why="tf.Variable(v) does not copy trainable=False", source='''
 def copy_variable(v):
     return tf.Variable(v)
 '''),
-    dict(cell="ex5_copy_variable", why="a snapshot tensor is not a variable", source='''
+    dict(cell="ex6_copy_variable", why="a snapshot tensor is not a variable", source='''
 def copy_variable(v):
     return tf.identity(v)
 '''),
-    dict(cell="ex5_copy_variable", why="goes through NumPy floats, loses the int dtype", source='''
+    dict(cell="ex6_copy_variable", why="goes through NumPy floats, loses the int dtype", source='''
 def copy_variable(v):
     return tf.Variable(v.numpy().astype("float32"), trainable=v.trainable)
 '''),
-    # --- ex6 snapshot --------------------------------------------------------------------
-    dict(cell="ex6_snapshot", why="returns the variable itself, which follows later assigns",
+    # --- ex7 snapshot --------------------------------------------------------------------
+    dict(cell="ex7_snapshot", why="returns the variable itself, which follows later assigns",
          source='''
 def snapshot(v):
     return v
 '''),
-    dict(cell="ex6_snapshot", why="a NumPy array is not a tf.Tensor", source='''
+    dict(cell="ex7_snapshot", why="a NumPy array is not a tf.Tensor", source='''
 def snapshot(v):
     return v.numpy()
 '''),
-    dict(cell="ex6_snapshot", why="a copy variable is still mutable", source='''
+    dict(cell="ex7_snapshot", why="a copy variable is still mutable", source='''
 def snapshot(v):
     return tf.Variable(v)
 '''),
-    # --- ex7 dense_weights ---------------------------------------------------------------
-    dict(cell="ex7_dense_weights", why="the layer is never built, so it has no weights", source='''
+    # --- ex8 dense_weights ---------------------------------------------------------------
+    dict(cell="ex8_dense_weights", why="the layer is never built, so it has no weights", source='''
 def dense_weights(input_dim, units):
     layer = keras.layers.Dense(units)
     return list(layer.weights)
 '''),
-    dict(cell="ex7_dense_weights", why="own tf.Variables instead of the layer's weights",
+    dict(cell="ex8_dense_weights", why="own tf.Variables instead of the layer's weights",
          source='''
 def dense_weights(input_dim, units):
     return [tf.Variable(tf.random.normal([input_dim, units])), tf.Variable(tf.zeros([units]))]
 '''),
-    dict(cell="ex7_dense_weights", why="kernel shape (units, input_dim), PyTorch's convention",
+    dict(cell="ex8_dense_weights", why="kernel shape (units, input_dim), PyTorch's convention",
          source='''
 def dense_weights(input_dim, units):
     layer = keras.layers.Dense(input_dim)
     layer.build((None, units))
     return list(layer.weights)
 '''),
-    dict(cell="ex7_dense_weights", why="built with the input dim hard-coded from the example",
+    dict(cell="ex8_dense_weights", why="built with the input dim hard-coded from the example",
          source='''
 def dense_weights(input_dim, units):
     layer = keras.layers.Dense(units)
