@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from standard_class import StandardClass, grade_with_stock_nbgrader
 
 from autograder.build import build
 from autograder.coursedir import CourseDir
@@ -26,6 +27,12 @@ def built_course(repo, tmp_path_factory) -> CourseDir:
     course = repo.copy_authoring_files(tmp_path_factory.mktemp("course"))
     build(course, list(ASSIGNMENTS), log=lambda *_: None)
     return course
+
+
+@pytest.fixture(scope="session")
+def standard_class(built_course, tmp_path_factory) -> StandardClass:
+    """The solution/blank/mistakes students of every assignment, graded by stock nbgrader."""
+    return grade_with_stock_nbgrader(built_course, tmp_path_factory.mktemp("standard-class") / "course")
 
 
 def pytest_generate_tests(metafunc):

@@ -82,22 +82,8 @@ def test_a_directory_that_is_not_a_course_is_a_clear_error(tmp_path):
     assert "no nbgrader_config.py in" in proc.stderr and "Traceback" not in proc.stderr
 
 
-# --- the gate on the real assignment 01 -------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_check_passes_on_assignment_01():
-    proc = run_check(A01.id)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    mutants = load_mutants(CourseDir.repo().mutants_file(A01))
-    assert len(mutants) >= 3 * len(exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))))
-    assert f"{len(mutants)}/{len(mutants)} (100%)" in proc.stdout
-    total = A01.autograded_points
-    assert f"{A01.id}: solution {total:g}/{total:g} points, release 0/{total:g}" in proc.stdout
-    for ex in exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))):
-        n = sum(1 for m in mutants if m.exercise == ex)
-        assert re.search(rf"^{A01.id}\s+{ex}\s+{n}/{n}\s", proc.stdout, re.M), proc.stdout
-    assert "OK:" in proc.stdout and "FAILED" not in proc.stdout
+# The gate on the real assignments is `make test`'s last step, `python -m autograder check` over
+# all of them; here it runs on a broken copy.
 
 
 # --- the gate on a broken copy ----------------------------------------------------------------------

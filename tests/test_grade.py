@@ -4,45 +4,33 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from standard_class import copy_course, gradebook_scores, submit_standard_class
 
 from autograder.batch import grade_batch
 from autograder.coursedir import (
     CourseDir,
-    CourseError,
     exercise_of,
     exercise_points,
     nbgrader_cells,
     read_notebook,
 )
 from autograder.grading import FAILED, GRADED, read_record, record_path
-from autograder.nbgrader_cli import autograde, nbgrader_env
+from autograder.nbgrader_cli import nbgrader_env
 from autograder.synth import fill_in, solution_answers, standard_profiles, write_submission
 from course.syllabus import ASSIGNMENTS
 
 pytestmark = pytest.mark.slow
 
 FIRST = ASSIGNMENTS[0]
-
-
-def copy_course(built: CourseDir, dest: Path, *, gradebook: bool = True, extra_config: str = "") -> CourseDir:
-    """A copy of the built course (config, source, release, gradebook) without any submission."""
-    ignore = ["submitted", "autograded", "feedback"] + ([] if gradebook else ["gradebook.db"])
-    shutil.copytree(built.root, dest, ignore=shutil.ignore_patterns(*ignore))
-    if extra_config:
-        with open(dest / "nbgrader_config.py", "a") as f:
-            f.write("\n" + extra_config)
-    return CourseDir(dest)
 
 
 def cli(course: CourseDir, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -55,63 +43,16 @@ def cli(course: CourseDir, *args: str, timeout: float = 900) -> subprocess.Compl
     )
 
 
-def gradebook_scores(course: CourseDir) -> dict[tuple, tuple]:
-    """(assignment, student, notebook, grade_id) -> (auto_score, max_score, needs_manual_grade)."""
-    out = {}
-    with Gradebook(course.gradebook_url, "tf-variables") as gb:
-        for a in gb.assignments:
-            for sub in a.submissions:
-                for nb in sub.notebooks:
-                    for g in nb.grades:
-                        out[(a.name, sub.student.id, nb.name, g.name)] = (
-                            g.auto_score,
-                            g.max_score,
-                            g.needs_manual_grade,
-                        )
-    return out
-
-
-def submit_standard_class(course: CourseDir, copies: int = 1) -> dict[str, dict[str, float]]:
-    """Every assignment submitted by solution/blank/mistakes students; returns expected scores."""
-    expected: dict[str, dict[str, float]] = {}
-    for a in ASSIGNMENTS:
-        release = read_notebook(course.release_notebook(a))
-        points = exercise_points(read_notebook(course.source_notebook(a)))
-        for p in standard_profiles(course, a):
-            for i in range(copies):
-                student = p.name if copies == 1 else f"{p.name}{i}"
-                write_submission(course, a, student, fill_in(release, p.answers))
-                lost = sum(points.values()) if p.blank else sum(points[e] for e in p.wrong_exercises)
-                expected.setdefault(a.id, {})[student] = sum(points.values()) - lost
-    return expected
-
-
 # --- the same scores as stock nbgrader --------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def stock_and_fast(built_course, tmp_path_factory):
-    base = tmp_path_factory.mktemp("grade-compare")
-    stock = copy_course(built_course, base / "stock")
-    fast = copy_course(built_course, base / "fast")
-    expected = submit_standard_class(stock)
+def stock_and_fast(standard_class, built_course, tmp_path_factory):
+    """The standard class graded by stock nbgrader, and the same class graded by the engine."""
+    fast = copy_course(built_course, tmp_path_factory.mktemp("grade-compare") / "fast")
     submit_standard_class(fast)
-
-    def stock_autograde(a):
-        try:
-            autograde(stock.root, a.id)
-            return None
-        except CourseError as e:
-            return a, e
-
-    # Stock nbgrader, the reference: one assignment per process, two at once. It sometimes fails
-    # on a loaded machine (two processes on one sqlite file, a slow kernel start): retry alone.
-    with ThreadPoolExecutor(2) as pool:
-        failed = [f for f in pool.map(stock_autograde, ASSIGNMENTS) if f]
-    for a, _ in failed:
-        autograde(stock.root, a.id)
     summary = grade_batch(fast.root, [a.id for a in ASSIGNMENTS], workers=2, progress=False)
-    return stock, fast, expected, summary
+    return standard_class.course, fast, standard_class.expected, summary
 
 
 def test_parallel_grading_gives_the_same_cell_scores_as_stock_nbgrader(stock_and_fast):
