@@ -1,4 +1,4 @@
-"""The authoring gate `python -m autograder check`: passes on a good assignment, and fails, naming
+"""The authoring gate `python -m autograder check`: fails, naming
 the culprit, when a hidden test is weakened, a test depends on another exercise, or a test fails
 without a message. The broken tests are made in a temporary copy of the course, never in source/."""
 
@@ -82,7 +82,7 @@ def test_a_directory_that_is_not_a_course_is_a_clear_error(tmp_path):
     assert "no nbgrader_config.py in" in proc.stderr and "Traceback" not in proc.stderr
 
 
-# The gate on the real assignments is `make test`'s last step, `python -m autograder check` over
+# The gate on the real assignments is `make test`'s `python -m autograder check` over
 # all of them; here it runs on a broken copy.
 
 
