@@ -4,6 +4,11 @@ For every attack of tests/adversarial/guard_attacks.py a fresh kernel runs a tin
 setup, a wrong answer, the attack, then the failing test cell twice: once without the guard
 (the attack works: no error is shown) and once between the guard's before/after calls (the test
 fails again, or its verdict says tampered, with the expected reason).
+
+The kernels are forked by one fork server per module (unsandboxed, set up like the grader's:
+`Sandbox.fork_server_options`), so a case pays well under a second of kernel start instead of
+importing Python, NumPy (and TensorFlow) again; every case still gets its own fresh kernel process.
+Only the solution notebooks run in stock kernels started in the sandbox.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ import textwrap
 import nbformat
 import pytest
 from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, Attack
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_core.utils import run_sync
 
 from autograder import guard
 from autograder.coursedir import REPO_ROOT
+from autograder.kernels import ForkServer
 from autograder.sandbox import Sandbox, SandboxPolicy, kernel_manager, require_bwrap
 
 pytestmark = pytest.mark.slow
@@ -54,14 +62,40 @@ def looks_passed(outputs) -> bool:
     )
 
 
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory):
+    """One unsandboxed fork server for the module: it imported NumPy, TensorFlow ... once."""
+    box = Sandbox.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path_factory.mktemp("kernels"))
+    with ForkServer(**box.fork_server_options()) as server:
+        server.start()
+        assert not server.preload_errors, server.preload_errors
+        yield server
+
+
 class Kernel:
-    def __init__(self, tmp_path, *, sandboxed: bool, preload: tuple[str, ...], env=None):
-        policy = SandboxPolicy(enabled=sandboxed)
-        if sandboxed:
-            require_bwrap()
-        self.km = kernel_manager(Sandbox.create(policy, REPO_ROOT, tmp_path))
-        self.km.start_kernel(**({"env": env} if env else {}))
-        self.kc = self.km.client()
+    """A fresh kernel with the guard installed: forked by `server`, or a stock one (`tmp_path`)."""
+
+    def __init__(
+        self,
+        tmp_path=None,
+        *,
+        sandboxed: bool = False,
+        preload: tuple[str, ...],
+        env=None,
+        server: ForkServer | None = None,
+    ):
+        self.forked = server is not None
+        if self.forked:  # a new process forked from the server, driven by a blocking client
+            self.km = server.kernel_manager()
+            run_sync(self.km.start_kernel)(**({"env": env} if env else {}))
+            self.kc = BlockingKernelClient(parent=self.km, **self.km.get_connection_info(session=True))
+        else:
+            policy = SandboxPolicy(enabled=sandboxed)
+            if sandboxed:
+                require_bwrap()
+            self.km = kernel_manager(Sandbox.create(policy, REPO_ROOT, tmp_path))
+            self.km.start_kernel(**({"env": env} if env else {}))
+            self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
         n = guard.new_nonce()
@@ -70,19 +104,21 @@ class Kernel:
 
     def close(self):
         self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
+        if self.forked:  # a ForkKernelManager is a jupyter_client AsyncKernelManager
+            run_sync(self.km.shutdown_kernel)(now=True)
+        else:
+            self.km.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
-def test_attack_is_defeated(attack: Attack, tmp_path):
+def test_attack_is_defeated(attack: Attack, kernels):
     env = None
     if attack.name == "nbgrader_execution_only_when_graded":
         import os
 
-        env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}  # what nbgrader's kernels get
-    k = Kernel(
-        tmp_path, sandboxed=False, preload=("numpy", "tensorflow") if attack.tf else ("numpy",), env=env
-    )
+        # What nbgrader's kernels get (an unsandboxed fork server gives a kernel its manager's env).
+        env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
+    k = Kernel(server=kernels, preload=("numpy", "tensorflow") if attack.tf else ("numpy",), env=env)
     try:
         for src in (SETUP_TF if attack.tf else SETUP, attack.answer, attack.attack):
             reply, outputs = run_cell(k.kc, src)
@@ -114,8 +150,8 @@ def test_attack_is_defeated(attack: Attack, tmp_path):
         k.close()
 
 
-def test_honest_tests_pass_and_fail_without_flags(tmp_path):
-    k = Kernel(tmp_path, sandboxed=False, preload=("numpy",))
+def test_honest_tests_pass_and_fail_without_flags(kernels):
+    k = Kernel(server=kernels, preload=("numpy",))
     try:
         run_cell(k.kc, SETUP + WRONG_AND_PLOT)
         reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
@@ -131,10 +167,10 @@ def test_honest_tests_pass_and_fail_without_flags(tmp_path):
         k.close()
 
 
-def test_watch_ends_only_when_the_test_cell_itself_failed(tmp_path):
+def test_watch_ends_only_when_the_test_cell_itself_failed(kernels):
     """A failing test ends the guard's watch (tracebacks are formatted unwatched, not flagged); a
     traceback shown by a nested run_cell inside the test does not, so a lie told after it is seen."""
-    k = Kernel(tmp_path, sandboxed=False, preload=("numpy",))
+    k = Kernel(server=kernels, preload=("numpy",))
     try:
         run_cell(k.kc, SETUP + NESTED_THEN_LIE)
         reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
