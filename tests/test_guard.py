@@ -8,14 +8,14 @@ fails again, or its verdict says tampered, with the expected reason).
 The kernels are forked by one fork server per module (unsandboxed, set up like the grader's:
 `Sandbox.fork_server_options`), so a case pays well under a second of kernel start instead of
 importing Python, NumPy (and TensorFlow) again; every case still gets its own fresh kernel process.
-Only the solution notebooks run in stock kernels started in the sandbox.
+(That the solutions are never flagged, in the sandbox, is proven by `python -m autograder check`,
+which grades every solution with the guard on and fails on any flag.)
 """
 
 from __future__ import annotations
 
 import textwrap
 
-import nbformat
 import pytest
 from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, Attack
 from jupyter_client.blocking import BlockingKernelClient
@@ -24,7 +24,7 @@ from jupyter_core.utils import run_sync
 from autograder import guard
 from autograder.coursedir import REPO_ROOT
 from autograder.kernels import ForkServer
-from autograder.sandbox import Sandbox, SandboxPolicy, kernel_manager, require_bwrap
+from autograder.sandbox import Sandbox, SandboxPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -73,29 +73,13 @@ def kernels(tmp_path_factory):
 
 
 class Kernel:
-    """A fresh kernel with the guard installed: forked by `server`, or a stock one (`tmp_path`)."""
+    """A fresh kernel forked by `server`, with the guard installed."""
 
-    def __init__(
-        self,
-        tmp_path=None,
-        *,
-        sandboxed: bool = False,
-        preload: tuple[str, ...],
-        env=None,
-        server: ForkServer | None = None,
-    ):
-        self.forked = server is not None
-        if self.forked:  # a new process forked from the server, driven by a blocking client
-            self.km = server.kernel_manager()
-            run_sync(self.km.start_kernel)(**({"env": env} if env else {}))
-            self.kc = BlockingKernelClient(parent=self.km, **self.km.get_connection_info(session=True))
-        else:
-            policy = SandboxPolicy(enabled=sandboxed)
-            if sandboxed:
-                require_bwrap()
-            self.km = kernel_manager(Sandbox.create(policy, REPO_ROOT, tmp_path))
-            self.km.start_kernel(**({"env": env} if env else {}))
-            self.kc = self.km.client()
+    def __init__(self, server: ForkServer, *, preload: tuple[str, ...], env=None):
+        self.km = server.kernel_manager()
+        run_sync(self.km.start_kernel)(**({"env": env} if env else {}))
+        # A ForkKernelManager is a jupyter_client AsyncKernelManager: drive it with a blocking client.
+        self.kc = BlockingKernelClient(parent=self.km, **self.km.get_connection_info(session=True))
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
         n = guard.new_nonce()
@@ -104,10 +88,8 @@ class Kernel:
 
     def close(self):
         self.kc.stop_channels()
-        if self.forked:  # a ForkKernelManager is a jupyter_client AsyncKernelManager
-            run_sync(self.km.shutdown_kernel)(now=True)
-        else:
-            self.km.shutdown_kernel(now=True)
+        run_sync(self.km.shutdown_kernel)(now=True)
+
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
@@ -118,7 +100,7 @@ def test_attack_is_defeated(attack: Attack, kernels):
 
         # What nbgrader's kernels get (an unsandboxed fork server gives a kernel its manager's env).
         env = {**os.environ, "NBGRADER_EXECUTION": "autograde"}
-    k = Kernel(server=kernels, preload=("numpy", "tensorflow") if attack.tf else ("numpy",), env=env)
+    k = Kernel(kernels, preload=("numpy", "tensorflow") if attack.tf else ("numpy",), env=env)
     try:
         for src in (SETUP_TF if attack.tf else SETUP, attack.answer, attack.attack):
             reply, outputs = run_cell(k.kc, src)
@@ -151,7 +133,7 @@ def test_attack_is_defeated(attack: Attack, kernels):
 
 
 def test_honest_tests_pass_and_fail_without_flags(kernels):
-    k = Kernel(server=kernels, preload=("numpy",))
+    k = Kernel(kernels, preload=("numpy",))
     try:
         run_cell(k.kc, SETUP + WRONG_AND_PLOT)
         reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
@@ -170,7 +152,7 @@ def test_honest_tests_pass_and_fail_without_flags(kernels):
 def test_watch_ends_only_when_the_test_cell_itself_failed(kernels):
     """A failing test ends the guard's watch (tracebacks are formatted unwatched, not flagged); a
     traceback shown by a nested run_cell inside the test does not, so a lie told after it is seen."""
-    k = Kernel(server=kernels, preload=("numpy",))
+    k = Kernel(kernels, preload=("numpy",))
     try:
         run_cell(k.kc, SETUP + NESTED_THEN_LIE)
         reply, outputs, v = guarded_cell(k.kc, 'assert answer() == 2.0, "answer() must return 2.0"')
@@ -240,26 +222,3 @@ def test_verdict_needs_both_guard_answers_with_the_nonce():
     assert v.tampered and any("replied 'ok'" in r for r in v.reasons)
     v = guard.verdict(ok, ok, {"content": {"status": "error"}}, [])
     assert v.tampered and any("hidden from the outputs" in r for r in v.reasons)
-
-
-def test_solution_notebook_in_the_sandbox_is_never_flagged(assignment, tmp_path):
-    """The instructor's solution (hidden tests included): every test passes, none is flagged."""
-    nb = nbformat.read(REPO_ROOT / "source" / assignment.id / assignment.notebook, as_version=4)
-    k = Kernel(tmp_path, sandboxed=True, preload=("numpy", "tensorflow", "keras"))
-    tests = 0
-    try:
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and not meta.get("solution"):
-                reply, outputs, v = guarded_cell(k.kc, cell.source)
-                assert reply["content"]["status"] == "ok" and looks_passed(outputs), (meta, outputs)
-                assert not v.tampered, (meta["grade_id"], v.reasons)
-                tests += 1
-            else:
-                reply, outputs = run_cell(k.kc, cell.source)
-                assert reply["content"]["status"] == "ok", outputs
-    finally:
-        k.close()
-    assert tests >= 5
