@@ -68,7 +68,7 @@ test: $(STAMP) system-deps lint
 	$(BIN)/python -m autograder check --no-progress >"$$gate_log" 2>&1 & gate=$$!; \
 	trap 'kill $$gate 2>/dev/null; rm -f "$$gate_log"' EXIT INT TERM; \
 	echo "python -m autograder check --no-progress: running beside pytest, report below"; \
-	$(BIN)/pytest tests source --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg; tests=$$?; \
+	$(BIN)/pytest tests source --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=25; tests=$$?; \
 	wait $$gate; checked=$$?; \
 	echo "== python -m autograder check --no-progress (exit $$checked) =="; cat "$$gate_log"; \
 	test $$tests -eq 0 && test $$checked -eq 0

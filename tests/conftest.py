@@ -35,6 +35,13 @@ def standard_class(built_course, tmp_path_factory) -> StandardClass:
     return grade_with_stock_nbgrader(built_course, tmp_path_factory.mktemp("standard-class") / "course")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked two_cores (they grade classes with two workers) run last, the order otherwise
+    kept: `make test` runs the authoring gate beside pytest, and the single-core tests that run
+    first leave it a core; by the time the two-core tests start it has (nearly) finished."""
+    items.sort(key=lambda item: item.get_closest_marker("two_cores") is not None)
+
+
 def pytest_generate_tests(metafunc):
     if "assignment" in metafunc.fixturenames:
         metafunc.parametrize("assignment", ASSIGNMENTS, ids=[a.id for a in ASSIGNMENTS])

@@ -12,6 +12,8 @@ from autograder.bench import BenchResult, Run, TreeSampler, compare_scores, form
 from autograder.coursedir import nbgrader_cells, read_notebook
 from course.syllabus import ASSIGNMENTS
 
+pytestmark = pytest.mark.two_cores
+
 FIRST = ASSIGNMENTS[0]
 
 

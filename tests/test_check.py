@@ -17,6 +17,8 @@ from autograder.coursedir import REPO_ROOT, CourseDir, exercise_points, read_not
 from autograder.synth import load_mutants
 from course.syllabus import assignment
 
+pytestmark = pytest.mark.two_cores
+
 A01 = assignment("01_creating_variables")
 
 

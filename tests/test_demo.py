@@ -11,6 +11,8 @@ from autograder.demo import run_demo
 from autograder.synth import BLANK, BROKEN, MISTAKES, SOLUTION, TAMPERED, synthetic_class
 from course.syllabus import ASSIGNMENTS
 
+pytestmark = pytest.mark.two_cores
+
 FIRST = ASSIGNMENTS[0]
 
 

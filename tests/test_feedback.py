@@ -18,6 +18,8 @@ from autograder.nbgrader_cli import run_nbgrader
 from autograder.synth import fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 
+pytestmark = pytest.mark.two_cores
+
 FIRST = ASSIGNMENTS[0]
 EX1_TEST = "ex1_make_bias_test"
 

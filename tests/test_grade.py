@@ -28,7 +28,7 @@ from autograder.nbgrader_cli import nbgrader_env
 from autograder.synth import fill_in, solution_answers, standard_profiles, write_submission
 from course.syllabus import ASSIGNMENTS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 
 FIRST = ASSIGNMENTS[0]
 

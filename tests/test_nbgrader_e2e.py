@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from autograder.coursedir import exercise_of, exercise_points, read_notebook
 from autograder.nbgrader_cli import export_grades
 from autograder.stock import autograded_score
 from autograder.synth import standard_profiles
+
+pytestmark = pytest.mark.two_cores
 
 
 def test_scores_of_solution_blank_and_typical_mistakes(standard_class, assignment):

@@ -25,7 +25,7 @@ from autograder.report import collect
 from autograder.synth import fill_in, load_mutants, solution_answers, write_submission
 from course.syllabus import ASSIGNMENTS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 
 FIRST = ASSIGNMENTS[0]
 

@@ -21,7 +21,7 @@ from autograder.report import STUB_MESSAGE, collect, export_nbgrader_csv, failur
 from autograder.synth import CHEAT, fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 
 FIRST = ASSIGNMENTS[0]
 EX1_TEST = "ex1_make_bias_test"

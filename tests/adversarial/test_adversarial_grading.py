@@ -26,7 +26,7 @@ from autograder.sandbox import require_bwrap
 from autograder.synth import fill_in, solution_answers
 from course.syllabus import assignment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 
 HONEST = "honest"
 
