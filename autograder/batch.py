@@ -119,7 +119,8 @@ def plan(
     force: bool = False,
     explicit: bool = True,
 ) -> tuple[list[Job], list[Job]]:
-    """(to grade, already graded) for these assignments; CourseError when there is nothing to do.
+    """(to grade, largest submission first; already graded) for these assignments; CourseError
+    when there is nothing to do.
 
     `explicit`: the assignments were named by the user, so one without submissions is an error
     (otherwise it is just skipped).
@@ -156,7 +157,18 @@ def plan(
         if not todo and not done:
             raise CourseError(f"no submissions in {submitted} for {', '.join(assignments)}")
         _register_students(gb, config, sorted({job.student for job in todo}))
+    # Largest submissions first (longest processing time first): a big notebook started last
+    # would run alone at the end while the other workers wait.
+    todo.sort(key=lambda job: -_submission_bytes(submitted / job.student / job.assignment))
     return todo, done
+
+
+def _submission_bytes(folder: Path) -> int:
+    """Size of the notebooks in a submission folder, a cheap proxy for how long it takes to grade."""
+    try:
+        return sum(p.stat().st_size for p in folder.glob("*.ipynb") if p.is_file())
+    except OSError:
+        return 0
 
 
 def _register_students(gb, config, students: list[str]) -> None:

@@ -113,6 +113,20 @@ def test_rerun_skips_what_is_graded_and_regrades_a_changed_submission(stock_and_
     assert sum(again.results[0].scores().values()) == expected[FIRST.id]["solution"]
 
 
+def test_the_largest_submissions_are_graded_first(built_course, tmp_path):
+    """A big notebook started last would be graded alone while the other workers wait."""
+    from autograder.batch import plan
+
+    course = copy_course(built_course, tmp_path / "course")
+    release = read_notebook(course.release_notebook(FIRST))
+    for student, extra in (("a-small", 0), ("b-large", 400), ("c-medium", 40)):
+        nb = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
+        nb.cells.extend(nbformat.v4.new_code_cell(f"x_{i} = {i}") for i in range(extra))
+        write_submission(course, FIRST, student, nb)
+    todo, done = plan(course.root, [FIRST.id])
+    assert [job.student for job in todo] == ["b-large", "c-medium", "a-small"] and not done
+
+
 # --- bad submissions ------------------------------------------------------------------------------
 
 
