@@ -30,18 +30,16 @@ def copy_course(built: CourseDir, dest: Path, *, gradebook: bool = True, extra_c
     return CourseDir(dest)
 
 
-def submit_standard_class(course: CourseDir, copies: int = 1) -> dict[str, dict[str, float]]:
+def submit_standard_class(course: CourseDir) -> dict[str, dict[str, float]]:
     """Every assignment submitted by solution/blank/mistakes students; returns expected scores."""
     expected: dict[str, dict[str, float]] = {}
     for a in ASSIGNMENTS:
         release = read_notebook(course.release_notebook(a))
         points = exercise_points(read_notebook(course.source_notebook(a)))
         for p in standard_profiles(course, a):
-            for i in range(copies):
-                student = p.name if copies == 1 else f"{p.name}{i}"
-                write_submission(course, a, student, fill_in(release, p.answers))
-                lost = sum(points.values()) if p.blank else sum(points[e] for e in p.wrong_exercises)
-                expected.setdefault(a.id, {})[student] = sum(points.values()) - lost
+            write_submission(course, a, p.name, fill_in(release, p.answers))
+            lost = sum(points.values()) if p.blank else sum(points[e] for e in p.wrong_exercises)
+            expected.setdefault(a.id, {})[p.name] = sum(points.values()) - lost
     return expected
 
 

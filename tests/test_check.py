@@ -1,6 +1,7 @@
-"""The authoring gate `python -m autograder check`: fails, naming
-the culprit, when a hidden test is weakened, a test depends on another exercise, or a test fails
-without a message. The broken tests are made in a temporary copy of the course, never in source/."""
+"""The authoring gate `python -m autograder check` fails, naming the culprit, when a hidden test
+is weakened, a test depends on another exercise, or a test fails without a message. The broken
+tests are made in a temporary copy of the course, never in source/; the gate on the real
+assignments is `make test`'s own step."""
 
 from __future__ import annotations
 
@@ -82,10 +83,6 @@ def test_a_directory_that_is_not_a_course_is_a_clear_error(tmp_path):
     proc = run_check(A01.id, "--course", str(tmp_path), timeout=120)
     assert proc.returncode == 2
     assert "no nbgrader_config.py in" in proc.stderr and "Traceback" not in proc.stderr
-
-
-# The gate on the real assignments is `make test`'s `python -m autograder check` over
-# all of them; here it runs on a broken copy.
 
 
 # --- the gate on a broken copy ----------------------------------------------------------------------
