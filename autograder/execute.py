@@ -11,8 +11,8 @@ built on it, see `autograder.grading`) that adds what grading untrusted notebook
   notebook: cells that ran keep their outputs (and so their points), the cell that was running
   gets an error output saying how the kernel ended, later code cells get an error output saying
   why they did not run (no later test cell can pass);
-* `ExecutionHooks`: code run silently in the kernel once it is up, before and after each cell,
-  and a check of each cell that may add outputs (the tamper guard plugs in here);
+* `ExecutionHooks`: expressions evaluated silently in the kernel once it is up, before and after
+  each cell, and a check of each cell that may add outputs (the tamper guard plugs in here);
 * `CellRun` records: per code cell, its time and how it ended.
 
 Standalone use (the authoring gate, tests)::
@@ -90,34 +90,40 @@ class CellContext:
 
 @dataclass
 class Probe:
-    """The result of code a hook ran silently in the kernel (not shown in the notebook)."""
+    """The value of an expression a hook evaluated silently in the kernel (not in the notebook)."""
 
-    code: str
+    code: str  # the expression
     status: str  # "ok", "error", "timeout" (killed or interrupted), "dead" (no kernel)
     stdout: str = ""
     stderr: str = ""
-    result: str | None = None  # text/plain of the value of the last expression, if any
+    result: str | None = None  # text/plain of the expression's value
     ename: str | None = None
     evalue: str | None = None
+
+
+PROBE_KEY = "autograder_probe"
 
 
 class ExecutionHooks:
     """Extension points of `NotebookRunner`; subclass and override what you need.
 
-    The code a hook returns runs in the student's kernel with ``store_history=False``; its
-    output does not go into the notebook but into a `Probe` handed to `check_cell`.
+    A hook returns a Python *expression*. It is evaluated in the student's kernel as a
+    ``user_expressions`` entry of an execute request with empty code, ``silent`` and no history:
+    IPython's input transformers, prefilters, cell hooks and history never see it, so code the
+    notebook ran cannot recognise (let alone rewrite) it. Its value comes back in a `Probe`
+    handed to `check_cell`.
     """
 
     def kernel_ready(self) -> str | None:
-        """Code to run once, in the fresh kernel, before the notebook's first cell."""
+        """An expression to evaluate once, in the fresh kernel, before the notebook's first cell."""
         return None
 
     def before_cell(self, ctx: CellContext) -> str | None:
-        """Code to run just before a code cell (e.g. restore what tests rely on)."""
+        """An expression to evaluate just before a code cell (e.g. restore what tests rely on)."""
         return None
 
     def after_cell(self, ctx: CellContext) -> str | None:
-        """Code to run just after a code cell (e.g. check nothing was tampered with)."""
+        """An expression to evaluate just after a code cell (e.g. check nothing was tampered with)."""
         return None
 
     def check_cell(self, ctx: CellContext, before: Probe | None, after: Probe | None) -> None:
@@ -425,11 +431,16 @@ class NotebookRunner(NotebookClient):
     # --- hooks' code ---------------------------------------------------------------------------
 
     async def run_probe(self, code: str) -> Probe:
-        """Run `code` in the kernel silently (not stored in history, not in the notebook)."""
+        """Evaluate the expression `code` in the kernel (see `ExecutionHooks`)."""
         if self.stopped is not None or self.kc is None:
             return Probe(code, "dead")
         msg_id = self.kc.execute(
-            code, silent=False, store_history=False, allow_stdin=False, stop_on_error=False
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={PROBE_KEY: code},
+            allow_stdin=False,
+            stop_on_error=False,
         )
         probe = Probe(code, "ok")
         deadline = time.monotonic() + self.probe_timeout
@@ -472,14 +483,15 @@ class NotebookRunner(NotebookClient):
                     probe.stderr += content.get("text", "")
                 else:
                     probe.stdout += content.get("text", "")
-            elif kind == "execute_result":
-                probe.result = content.get("data", {}).get("text/plain")
-            elif kind == "error":
-                probe.ename, probe.evalue = content.get("ename"), content.get("evalue")
-        if reply["content"].get("status") == "error":
+        content = reply["content"]
+        value = (content.get("user_expressions") or {}).get(PROBE_KEY)
+        if content.get("status") != "ok" or not value or value.get("status") != "ok":
+            failed = value if value and value.get("status") == "error" else content
             probe.status = "error"
-            probe.ename = probe.ename or reply["content"].get("ename")
-            probe.evalue = probe.evalue or reply["content"].get("evalue")
+            probe.ename = failed.get("ename") or "NoResult"
+            probe.evalue = failed.get("evalue") or "the expression was not evaluated"
+        else:
+            probe.result = (value.get("data") or {}).get("text/plain")
         return probe
 
 

@@ -12,7 +12,7 @@ request and one per reply:
   kernel through it, race-free and across PID namespaces.
 
 Requests: ``{"op": "fork", "kernel_id", "cwd", "connection_info", "connection_file",
-"kernel_args", "env", "child_hook"}`` -> ``{"ok": true, "pid": ...}`` + pidfd;
+"kernel_args", "env", "child_hook", "isolation"}`` -> ``{"ok": true, "pid": ...}`` + pidfd;
 ``{"op": "signal", "pid", "sig"}`` (to the kernel's process group) -> ``{"ok": ...}``;
 ``{"op": "status", "pid"}`` -> ``{"ok": true, "running": bool, "exitcode": int | None}``
 (exitcode as `os.waitstatus_to_exitcode`: negative = killed by that signal);
@@ -20,10 +20,13 @@ Requests: ``{"op": "fork", "kernel_id", "cwd", "connection_info", "connection_fi
 every kernel it forked and exits.
 
 The child of a ``fork`` (the kernel): new session (`os.setsid`), ``PR_SET_PDEATHSIG`` so it dies
-with the server, control socket closed, stdin from /dev/null, then ``child_hook()`` (resource
+with the server, control socket closed, stdin from /dev/null. With an ``isolation`` spec (a
+sandbox's; see `autograder.isolation`) the child is born in a PID namespace of its own and walls
+itself off (mounts, uid, capabilities) before anything else. Then ``child_hook()`` (resource
 limits), then it creates and enters its private scratch directory `cwd`, sets `env`, writes its
 connection file and runs ``IPKernelApp`` exactly like ``python -m ipykernel_launcher -f FILE``.
 No zmq context exists in this process before the fork (ipykernel creates its own in the child).
+The server itself is not dumpable: no process of its uid can read or write its memory.
 
 Start-up work done once here instead of in every kernel: the imports (`preload`), caches the first
 traceback would fill (`prewarm`), and ``gc.freeze()`` of the resulting heap, so that a kernel's
@@ -60,6 +63,7 @@ QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_MESSAGE = 1 << 20
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 EXIT_CHILD_SETUP_FAILED = 70
 
 _exit_codes: dict[int, int] = {}  # pid -> os.waitstatus_to_exitcode, for children that ended
@@ -99,9 +103,12 @@ def _reply(sock: socket.socket, payload: dict, fds: list[int] | None = None) -> 
 
 def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
     """In the forked child: become the kernel. Returns the exit code (never raises)."""
+    isolation = req.get("isolation")
     os.setsid()
     _set_pdeathsig(signal.SIGKILL)
-    if os.getppid() != server_pid:  # the server died between fork and prctl
+    # The server died between fork and prctl? (An isolated child has no visible parent; if the
+    # server is gone, so is the sandbox's PID namespace and the child with it.)
+    if isolation is None and os.getppid() != server_pid:
         return EXIT_CHILD_SETUP_FAILED
     sock.close()
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
@@ -110,6 +117,10 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+    if isolation is not None:
+        from autograder.isolation import enter
+
+        enter(isolation)  # raises: the caller exits with EXIT_CHILD_SETUP_FAILED
     if req.get("child_hook") is not None:
         req["child_hook"]()
     cwd = req["cwd"]
@@ -132,8 +143,10 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
     from ipykernel.kernelapp import IPKernelApp
 
     # parent_handle's default was read from the environment when ipykernel was imported (in the
-    # server, before JPY_PARENT_PID existed): give it explicitly.
-    app = IPKernelApp.instance(parent_handle=server_pid)
+    # server, before JPY_PARENT_PID existed): give it explicitly. An isolated kernel cannot see
+    # its parent (getppid() is 0), which ipykernel's parent poller would take for the parent's
+    # death: 1 turns the poller off (PR_SET_PDEATHSIG does that job).
+    app = IPKernelApp.instance(parent_handle=1 if isolation is not None else server_pid)
     app.initialize(sys.argv[1:])
     app.start()
     return 0
@@ -141,20 +154,18 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
 
 def _fork(req: dict, sock: socket.socket) -> None:
     server_pid = os.getpid()
-    if not _children and os.environ.get("AUTOGRADER_SANDBOX") == "1":
-        # In a sandbox, nothing a previous student started (a setsid daemon) may meet the next
-        # kernel: with no kernel running, every other process of the sandbox is a leftover.
-        from autograder.sandbox import in_sandbox, kill_strays
-
-        if in_sandbox():
-            kill_strays()
     sys.stdout.flush()
     sys.stderr.flush()
     # SIGCHLD stays blocked until the pid is registered and its pidfd open: a child that dies at
     # once is then still a zombie (pidfd_open works) and is reaped only after it is known.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
-        pid = os.fork()
+        if req.get("isolation") is not None:
+            from autograder.isolation import fork_in_new_pid_namespace
+
+            pid = fork_in_new_pid_namespace()
+        else:
+            pid = os.fork()
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         _reply(sock, {"ok": False, "error": f"fork: {e}"})
@@ -291,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C in the grader's terminal is for the grader: it closes our socket, and we exit then.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
+    # Not dumpable: processes of our uid cannot ptrace us or open /proc/<pid>/mem (kernels forked
+    # from here inherit the flag until they drop their privileges; see autograder.isolation).
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        pass
     for k, v in QUIET_TF_ENV.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)

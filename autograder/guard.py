@@ -93,20 +93,6 @@ def after_expression(nonce: str) -> str:
     return f"{_IMPORT}._after({nonce!r})"
 
 
-# The same calls as code, for an engine that prefers to run code (their value is not returned:
-# use `request` to get the report back).
-def startup_code(nonce: str | None = None) -> str:
-    return startup_expression(nonce or new_nonce())
-
-
-def before_test_code(nonce: str | None = None) -> str:
-    return before_expression(nonce or new_nonce())
-
-
-def after_test_code(nonce: str | None = None) -> str:
-    return after_expression(nonce or new_nonce())
-
-
 def request(expression: str) -> dict:
     """kwargs for `KernelClient.execute`: the guard call as a user expression, with no cell code.
 
@@ -169,22 +155,6 @@ def call(kc, expression: str, nonce: str, timeout: float = 60.0) -> dict:
             return read_reply(msg, nonce)
 
 
-async def async_call(kc, expression: str, nonce: str, timeout: float = 60.0) -> dict:
-    """`call` for jupyter_client's async clients (nbclient's `kc`)."""
-    msg_id = kc.execute(**request(expression))
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return {"ok": False, "reasons": [f"the guard call timed out after {timeout:g} s"]}
-        try:
-            msg = await kc.get_shell_msg(timeout=remaining)
-        except Exception:
-            continue
-        if msg.get("parent_header", {}).get("msg_id") == msg_id:
-            return read_reply(msg, nonce)
-
-
 @dataclass
 class GuardVerdict:
     tampered: bool
@@ -235,8 +205,8 @@ TAMPER_ENAME = "TamperingDetected"
 class GuardHooks:
     """The guard as `autograder.execute.ExecutionHooks` (duck-typed: this module imports no engine).
 
-    Once per notebook it installs the guard; around each *test* cell it runs the before/after
-    checks as code (their value comes back as the probe's result). A tampered test cell gets an
+    Once per notebook it installs the guard; around each *test* cell it evaluates the before/after
+    checks as user expressions (their value comes back as the probe's result). A tampered test cell gets an
     error output (nbgrader then gives it 0 points) and is listed in `findings`, which the grader
     copies into the submission's result so the instructor reviews it.
     """

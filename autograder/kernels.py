@@ -28,6 +28,12 @@ Hook points (for `autograder.sandbox`):
 * ``ForkServer(child_hook=f)``: ``f()`` is called in every kernel child right after the fork,
   before its working directory and any student code exist (resource limits). It is pickled to
   the server, so it must be a module-level function or a ``functools.partial`` of one.
+* ``ForkServer(kernel_isolation=g)``: ``g(scratch, runtime)`` prepares a kernel's own
+  directories (in the grader's process) and returns the spec the child walls itself off with
+  (`autograder.isolation`): a sandbox's `Sandbox.kernel_isolation`.
+
+Each kernel has two directories of its own: ``scratch/k<id>/`` (its working directory and HOME)
+and ``run/k<id>/`` (its ipc sockets and connection file).
 
 Failures handled here: a kernel that dies (``os._exit``, segfault, OOM kill) is seen through its
 pidfd (``is_alive`` turns False within nbclient's 1 s poll, with `exit_description` saying how it
@@ -190,6 +196,7 @@ class ForkServer:
         prefix: Sequence[str] = (),
         preload: Sequence[str] = DEFAULT_PRELOAD,
         child_hook: Callable[[], Any] | None = None,
+        kernel_isolation: Callable[[Path, Path], dict] | None = None,
         env: dict[str, str] | None = None,
         fixed_env: bool = False,
         python: str = sys.executable,
@@ -209,6 +216,7 @@ class ForkServer:
         self.prefix = list(prefix)
         self.preload = list(preload)
         self.child_hook = child_hook
+        self.kernel_isolation = kernel_isolation
         self.env = dict(os.environ if env is None else env)
         # fixed_env: every kernel gets exactly `env` (a sandbox's), never its kernel manager's
         # (which is the grader's own environment).
@@ -382,7 +390,18 @@ class ForkServer:
         kernel_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
     ) -> ForkedProcess:
-        """Fork a kernel child. Starts (or restarts, once) the server if it is not running."""
+        """Fork a kernel child. Starts (or restarts, once) the server if it is not running.
+
+        `cwd` and the directory of `connection_file` are the kernel's own (see the module
+        docstring); they are made here, before the fork.
+        """
+        runtime = Path(connection_file).parent
+        if self.kernel_isolation is not None:
+            isolation = self.kernel_isolation(Path(cwd), runtime)
+        else:
+            isolation = None
+            for d in (Path(cwd), runtime):
+                d.mkdir(mode=0o700, exist_ok=True)
         req = {
             "op": "fork",
             "kernel_id": kernel_id,
@@ -392,6 +411,7 @@ class ForkServer:
             "kernel_args": list(kernel_args),
             "env": dict(self.env if env is None or self.fixed_env else env),
             "child_hook": self.child_hook,
+            "isolation": isolation,
         }
         with self._lock:
             for attempt in (1, 2):
@@ -434,6 +454,7 @@ class ForkProvisioner(LocalProvisioner):
     fork_server: ForkServer | None = None
     forked: ForkedProcess | None = None
     scratch: Path | None = None
+    runtime: Path | None = None  # the kernel's own ipc sockets and connection file
     kernel_file: Path | None = None
     exitcode: int | None = None
 
@@ -447,10 +468,11 @@ class ForkProvisioner(LocalProvisioner):
         assert km is not None and server is not None
         short = self.kernel_id.replace("-", "")[:12]
         km.transport = "ipc"
-        km.ip = str(server.runtime_dir / f"k{short}")
+        self.runtime = server.runtime_dir / f"k{short}"
+        km.ip = str(self.runtime / "ipc")
         km.cache_ports = False
-        km.connection_file = str(server.runtime_dir / f"k{short}.json")
-        self.kernel_file = server.runtime_dir / f"k{short}-kernel.json"
+        km.connection_file = str(server.runtime_dir / f"k{short}.json")  # the client's copy
+        self.kernel_file = self.runtime / "kernel.json"
         self.scratch = server.scratch_dir / f"k{short}"
         kwargs.pop("cwd", None)  # the kernel works in its private scratch directory instead
         return await super().pre_launch(**kwargs)
@@ -526,8 +548,10 @@ class ForkProvisioner(LocalProvisioner):
                     path.unlink()
                 except OSError:
                     pass
-        if self.scratch is not None and not restart:
-            _rmtree(self.scratch)
+        if not restart:
+            for d in (self.scratch, self.runtime):
+                if d is not None:
+                    _rmtree(d)
 
     def exit_description(self) -> str:
         return describe_exit(self.exitcode)

@@ -33,10 +33,15 @@ file). Both need cgroups; the process limit and timeouts keep them small in prac
 
 How the grader uses it: `Sandbox.fork_server_options()` gives `autograder.kernels.ForkServer`
 its bwrap prefix, its workdir (scratch/ and run/ bound read-write), `apply_rlimits` as the hook
-each forked kernel runs right after the fork, and a fixed per-kernel environment (``{scratch}``
-in HOME/IPYTHONDIR is the kernel's own directory). Inside the sandbox the fork server kills
-leftover processes (`kill_strays`) before it forks the next kernel. `kernel_manager()` starts
-one plain (not forked) kernel in a sandbox, for tests and one-off runs.
+each forked kernel runs right after the fork, a fixed per-kernel environment (``{scratch}`` in
+HOME/IPYTHONDIR is the kernel's own directory) and `Sandbox.kernel_isolation`. Many kernels run
+in one sandbox, one after another, so each forked kernel is also walled off from the fork server
+and from the others (`autograder.isolation`): its own PID, mount and IPC namespaces (nothing
+outlives its notebook; private ``/proc``, ``/tmp``, ``/dev/shm``; no other kernel's folders),
+its own uid when the grader is root, and no capabilities. For that, and only for that, the fork
+server keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID (`FORK_SERVER_CAPS`); a kernel drops them
+before any student code runs. `kernel_manager()` starts one plain (not forked) kernel in a
+sandbox of its own (no capabilities at all), for tests and one-off runs.
 
 Policy values come from ``SandboxPolicy`` defaults, then a ``c.Sandbox`` section of the course's
 ``nbgrader_config.py`` (nbgrader ignores sections it does not know), then CLI flags::
@@ -100,8 +105,12 @@ COURSE_VISIBLE = (".venv", "course", "autograder")
 COURSE_SECRETS = ("source", "release", "submitted", "autograded", "feedback", "gradebook.db", CONFIG_FILE)
 # The environment a sandboxed program gets (everything else is cleared).
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
-# Sandboxes started by a root grader run under uids from here up (see _sandbox_uid).
+# Sandboxes started by a root grader run under uids from here up (see _sandbox_uid); the kernels
+# a sandboxed fork server forks each get a random uid from KERNEL_UIDS (see kernel_isolation).
 UID_BASE = 0x40000000
+KERNEL_UIDS = (0x80000000, 0xFFFFFFFE)
+# What a fork server needs to wall each kernel off (autograder.isolation), and nothing else.
+FORK_SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")
 
 
 @dataclass(frozen=True)
@@ -298,11 +307,36 @@ class Sandbox:
             return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False), "preload": preload}
         return {
             "preload": preload,
-            "prefix": self.prefix(),
+            "prefix": self.prefix(caps=FORK_SERVER_CAPS),
             "workdir": self.scratch.parent,
             "child_hook": partial(apply_rlimits, self.policy),
             "env": self.kernel_env(),
             "fixed_env": True,
+            "kernel_isolation": self.kernel_isolation,
+        }
+
+    def kernel_isolation(self, scratch: Path, runtime: Path) -> dict:
+        """Prepare one forked kernel's own directories; the spec `autograder.isolation.enter` takes.
+
+        `scratch` (its working directory) and `runtime` (its sockets and connection file) are
+        subdirectories of this sandbox's scratch/ and run/. When the grader is root the kernel
+        gets a uid of its own, random in `KERNEL_UIDS` (a clash between two kernels alive at the
+        same time is a one-in-two-billion event), which owns those two directories.
+        """
+        import secrets
+
+        uid = None
+        if self.uid is not None:
+            low, high = KERNEL_UIDS
+            uid = low + secrets.randbelow(high - low)
+        for d in (scratch, runtime):
+            d.mkdir(mode=0o700, exist_ok=True)
+            if uid is not None:
+                os.chown(d, uid, uid)
+        return {
+            "uid": uid,
+            "tmp_size_mb": self.policy.tmp_size_mb,
+            "private_dirs": [[str(self.scratch), str(scratch)], [str(self.runtime), str(runtime)]],
         }
 
     def ro_paths(self) -> list[Path]:
@@ -319,8 +353,12 @@ class Sandbox:
         unique = dict.fromkeys(p for p in paths if p.exists())
         return list(unique)
 
-    def prefix(self) -> list[str]:
-        """The argv prefix that starts a program inside this sandbox ([] when disabled)."""
+    def prefix(self, caps: tuple[str, ...] = ()) -> list[str]:
+        """The argv prefix that starts a program inside this sandbox ([] when disabled).
+
+        `caps`: capabilities the program keeps (a fork server's `FORK_SERVER_CAPS`); never give
+        any to a program that runs student code itself.
+        """
         if not self.policy.enabled:
             return []
         argv = [
@@ -337,8 +375,9 @@ class Sandbox:
             "--cap-drop",
             "ALL",
         ]
-        if self.uid is not None:  # bwrap runs as root: keep only what setpriv needs to drop it
-            argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        # bwrap runs as root: keep what setpriv needs to drop root, plus what the program keeps.
+        for cap in dict.fromkeys((*caps, *(("CAP_SETUID", "CAP_SETGID") if self.uid is not None else ()))):
+            argv += ["--cap-add", cap]
         argv += ["--clearenv", "--unsetenv", "JPY_PARENT_PID"]
         for k, v in self.env().items():
             argv += ["--setenv", k, v]
@@ -350,8 +389,11 @@ class Sandbox:
                 f"--reuid={self.uid}",
                 f"--regid={self.uid}",
                 "--clear-groups",
-                "--",
             ]
+            if caps:  # kept across the uid change and the exec (ambient capabilities)
+                names = ",".join("+" + c.removeprefix("CAP_").lower() for c in caps)
+                argv += [f"--inh-caps={names}", f"--ambient-caps={names}"]
+            argv += ["--"]
         return argv
 
 
@@ -443,38 +485,6 @@ def expected_rlimits(policy: SandboxPolicy) -> dict[str, tuple[int, int]]:
         "RLIMIT_CORE": (0, 0),
         "RLIMIT_NPROC": (policy.processes,) * 2,
     }
-
-
-def kill_strays() -> int:
-    """Inside a sandbox (its own PID namespace), SIGKILL every process but this one and init.
-
-    A fork server calls it when no kernel is running, so that a student's background processes
-    (a fork loop that survived its kernel, a `setsid` daemon) do not outlive their notebook.
-    Returns how many were signalled.
-    """
-    import signal
-
-    if not in_sandbox():
-        raise RuntimeError("kill_strays() outside a bwrap PID namespace would kill the grader's processes")
-    me = os.getpid()
-    n = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (1, me):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                n += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    return n
-
-
-def in_sandbox() -> bool:
-    """True inside a bwrap sandbox built here (own PID namespace whose init is bwrap)."""
-    try:
-        init = Path("/proc/1/comm").read_text().strip()
-    except OSError:
-        return False
-    return os.environ.get("AUTOGRADER_SANDBOX") == "1" and init == "bwrap"
 
 
 def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:

@@ -106,7 +106,7 @@ class Recorder(ExecutionHooks):
         self.seen = []
 
     def kernel_ready(self):
-        return "import builtins\nbuiltins._guard_token = 'pristine'"
+        return "setattr(__import__('builtins'), '_guard_token', 'pristine')"
 
     def before_cell(self, ctx):
         return "print(_guard_token)" if ctx.is_test else None
@@ -138,6 +138,26 @@ def test_hooks_run_code_around_test_cells_without_touching_the_notebook(kernels)
     assert result.nb.cells[1].outputs == []
     assert errors(result.nb.cells[3]) == ["TamperedError"]
     assert [c.execution_count for c in result.nb.cells] == [1, 2, 3, 4], "hooks stay out of the history"
+
+
+def test_hooks_expressions_are_invisible_to_the_notebooks_input_transformers(kernels):
+    """A transformer registered by the notebook sees every cell, but never a hook's expression
+    (attack: recognise the guard's calls and answer them with a forged verdict)."""
+    nb = notebook(
+        "seen = []\n"
+        "def spy(lines):\n"
+        "    seen.append(''.join(lines))\n"
+        "    return lines\n"
+        "get_ipython().input_transformers_cleanup.append(spy)",
+        "assert True",
+        "print([s for s in seen if s.strip() in ('_guard_token', 'print(_guard_token)')],"
+        " 'assert True\\n' in seen)",
+    )
+    nb.cells[1].metadata["nbgrader"] = {"grade": True, "grade_id": "t1", "points": 1}
+    hooks = Recorder()
+    result = run_notebook(nb, kernels=kernels, hooks=hooks)
+    assert hooks.seen[1] == (1, "t1", "pristine\n", "'pristine'")
+    assert text(result.nb.cells[2]) == "[] True\n"  # the spy saw the test cell, not the hooks
 
 
 def test_data_files_next_to_the_notebook_are_in_the_working_directory(kernels, tmp_path):

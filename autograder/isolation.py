@@ -1,0 +1,146 @@
+"""One kernel, walled off from the fork server and from every other kernel (Linux namespaces).
+
+A sandboxed fork server (`autograder.forkserver`, inside bubblewrap) forks one kernel per
+notebook. Sharing the server's sandbox is not enough: a kernel that could see the server (its
+parent, same uid) could write the server's memory through ``/proc/<ppid>/mem`` and so poison every
+later kernel, signal the next kernel, or leave files in ``/tmp`` for it. So each kernel gets,
+on top of the sandbox:
+
+* **its own PID namespace** (`fork_in_new_pid_namespace`: ``clone(CLONE_NEWPID)`` instead of
+  ``fork``). The kernel is the namespace's init (pid 1): it sees only its own descendants, has no
+  visible parent (``getppid() == 0``), and when it ends the Linux kernel kills every process left
+  in the namespace at once (``zap_pid_ns_processes``). No process can outlive its notebook, and
+  there is no race for a process that keeps forking or ignores signals to win.
+* **its own mount and IPC namespaces** (`enter`): a fresh ``/proc`` (only the kernel's processes),
+  a private tmpfs on ``/tmp`` and ``/dev/shm``, and the shared scratch and runtime directories
+  covered by an empty tmpfs with only this kernel's own subdirectory bound back, so no kernel can
+  list or open another's folder; SysV shared memory and semaphores die with the kernel.
+* **its own uid** when the grader is root (one random uid in ``[2**31, 2**32 - 2)`` per kernel,
+  chosen by the grader): the server runs under another uid *and* holds capabilities, so the
+  kernel can neither signal it nor ptrace it nor open its ``/proc/<pid>/mem`` (Linux requires
+  the same uid and a superset of the target's capabilities). The process limit (RLIMIT_NPROC,
+  counted per uid) then counts this kernel's tasks only.
+* **no capabilities**: the server keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID to do the above
+  (bwrap's ``--cap-add``; setpriv's ambient set when the grader is root); the kernel drops all of
+  them (permitted, effective, inheritable, ambient) before any student code runs, and `enter`
+  refuses to continue if any remain. ``PR_SET_NO_NEW_PRIVS`` (set by bwrap) means nothing it
+  executes can regain them. The server itself is not dumpable (``PR_SET_DUMPABLE`` 0).
+
+Cost: ``clone`` costs what ``fork`` costs; the namespaces and mounts add about 3 ms per kernel.
+Everything here is plain Linux system calls through ctypes (no helper binary).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+__all__ = ["IsolationError", "enter", "fork_in_new_pid_namespace"]
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_DUMPABLE = 4
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+
+# PyDLL keeps the GIL held during the call: nothing else in this process may run while it clones.
+_libc = ctypes.PyDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class IsolationError(OSError):
+    """A namespace or privilege step failed: the kernel must not run."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise IsolationError(err, f"{what}: {os.strerror(err)}")
+
+
+def fork_in_new_pid_namespace() -> int:
+    """``os.fork()``, but the child is pid 1 of a new PID namespace. Returns 0 in the child.
+
+    ``clone(CLONE_NEWPID | SIGCHLD)`` with no new stack behaves like fork; the CPython
+    bookkeeping around it is the one `os.fork` does (locks, at-fork hooks).
+    """
+    if SYS_CLONE is None:
+        raise IsolationError(0, f"clone: unsupported machine {os.uname().machine}")
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = _libc.syscall(SYS_CLONE, CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0)
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise IsolationError(err, f"clone(CLONE_NEWPID): {os.strerror(err)}")
+    return pid
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: None if s is None else s.encode())
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _private_dir(parent: str, own: str, fd: int) -> None:
+    """Cover `parent` with an empty tmpfs and bind back only `own` (a directory inside it, opened
+    as `fd` before any mount could hide it: the sandbox's work directory may sit below /tmp)."""
+    os.makedirs(parent, 0o711, exist_ok=True)  # under the private /tmp: made afresh
+    _mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0711")
+    os.mkdir(own, 0o700)
+    _mount(f"/proc/self/fd/{fd}", own, None, MS_BIND)
+    _mount(None, parent, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0711")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_privileges(uid: int | None) -> None:
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    _check(_libc.capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)), (_CapData * 2)()), "capset")
+    with open("/proc/self/status") as f:
+        caps = {k: v.strip() for k, _, v in (line.partition(":") for line in f) if k.startswith("Cap")}
+    left = {k: v for k, v in caps.items() if k in ("CapInh", "CapPrm", "CapEff", "CapAmb") and int(v, 16)}
+    if left:
+        raise IsolationError(0, f"capabilities left after dropping them: {left}")
+
+
+def enter(spec: dict) -> None:
+    """In the forked kernel (pid 1 of its PID namespace, still privileged): wall it off, drop rights.
+
+    `spec` (made by `autograder.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
+    ``tmp_size_mb``, ``private_dirs`` ([[parent, own], ...]: the kernel's scratch and runtime
+    directories, each inside a directory shared by all kernels of the sandbox).
+    Raises `IsolationError`; the caller must then exit without running the kernel.
+    """
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS | CLONE_NEWIPC)")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    own = [(parent, path, os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW))
+           for parent, path in spec.get("private_dirs", ())]  # fmt: skip
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        tmp = f"size={int(spec['tmp_size_mb'])}m,mode=1777"
+        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp)
+        if os.path.isdir("/dev/shm"):
+            _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, tmp)
+        for parent, path, fd in own:
+            _private_dir(parent, path, fd)
+    finally:
+        for _, _, fd in own:
+            os.close(fd)
+    _drop_privileges(spec.get("uid"))
