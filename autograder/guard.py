@@ -322,6 +322,19 @@ PER_REQUEST = frozenset(
     {("builtins", "input"), ("builtins", "raw_input"), ("getpass", "getpass"), ("sys", "excepthook")}
 )
 IGNORED_NAMES = frozenset({"_", "__", "___", "__warningregistry__", "__builtins__"})
+# The namespaces test cells take their helpers from. A write to one of them while a test cell
+# runs is seen even when it is undone before the cell ends (`_dict_version`): a student function
+# that swaps np.testing.assert_allclose for a fake that puts the real one back and passes. Other
+# library modules keep mutable globals (caches, counters) that change while honest code runs.
+HELPER_MODULES = frozenset(
+    {
+        "math", "cmath", "operator", "unittest", "unittest.case", "numpy", "numpy.testing",
+        "numpy.testing._private.utils", "numpy.linalg", "numpy._core.numeric",
+        "numpy._core.fromnumeric", "tensorflow", "keras",
+    }
+)  # fmt: skip
+HELPER_PREFIXES = ("tensorflow._api.v2.", "keras.")
+NOT_HELPER_PREFIXES = ("tensorflow._api.v2.compat", "keras.src", "keras._tf_keras")
 
 _STATE = None
 
@@ -414,6 +427,9 @@ class _Pristine:
             if isinstance(m, types.ModuleType) and _watched_module(name)
         }
         self.module_globals = {id(vars(m)) for m in self.modules.values()}
+        self.helper_dicts = [(n, vars(m)) for n, m in self.modules.items() if _helper_namespace(n)]
+        self.builtin_values = {n: getattr(builtins, n) for n in CRITICAL_BUILTINS if hasattr(builtins, n)}
+        self.lazy_accepted: set[str] = set()
         extra = [shell, self.kernel, getattr(shell, "compile", None), shell.displayhook]
         self.mod_snap, self.cls_snap = _record(self.modules, extra, _PREPARED)
         self._flatten()
@@ -511,6 +527,7 @@ class _Pristine:
                     if _same_lazy_module(v, cur):  # accept the real module into the record
                         vals = tuple(cur if kk == k else vv for kk, vv in zip(keys, vals, strict=True))
                         self.mod_snap[i] = (name, m, d, keys, vals)
+                        self.lazy_accepted.add(name)
                         accepted = True
                         continue
                     out.append(
@@ -728,7 +745,8 @@ _MISSING = _Missing()
 _blocked_audit_hooks: list[str] = []
 _watched: dict = {
     "dunders": set(), "test_file": None, "user_globals": None, "trusted": set(), "runners": [],
-    "stopped": False, "show_tb": None, "run_code": None,
+    "stopped": False, "show_tb": None, "run_code": None, "in_test": False, "type_writes": set(),
+    "liars": set(), "trusted_classes": set(), "versions_ok": False,
 }  # fmt: skip
 
 
@@ -782,6 +800,12 @@ def _audit(event, args):
     if event == "sys.addaudithook":
         _blocked_audit_hooks.append(event)
         raise RuntimeError("audit hooks are not allowed while grading")
+    # A method set on (or deleted from) a trusted class while a test runs, even if put back later.
+    if _watched["in_test"] and event in ("object.__setattr__", "object.__delattr__"):
+        target = args[0]
+        if isinstance(target, type) and id(target) in _watched["trusted_classes"]:
+            if event == "object.__delattr__" or _is_code(args[2]):
+                _watched["type_writes"].add(f"{target.__module__}.{target.__qualname__}.{args[1]}")
 
 
 def _watch(frame, event, arg):
@@ -845,6 +869,123 @@ def _installed_module_globals(g) -> bool:
     return ok
 
 
+def _helper_namespace(name: str) -> bool:
+    return name in HELPER_MODULES or (
+        name.startswith(HELPER_PREFIXES) and not name.startswith(NOT_HELPER_PREFIXES)
+    )
+
+
+def _dict_version(d: dict) -> int:
+    """CPython's private version tag of a dict (PEP 509; ``ma_version_tag``, 3.6-3.12): it changes
+    on every insertion, deletion or replacement by another object, and on nothing else."""
+    import ctypes
+
+    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_void_p)).value
+
+
+def _dict_versions_work() -> bool:
+    """Does `_dict_version` read what it should on this interpreter?"""
+    import sys
+
+    if sys.implementation.name != "cpython" or not (3, 6) <= sys.version_info[:2] <= (3, 12):
+        return False
+    probe = {"a": 1}
+    v0 = _dict_version(probe)
+    probe["a"] = probe["a"]  # the same object: no change
+    v1 = _dict_version(probe)
+    probe["a"] = 2
+    return v1 == v0 and _dict_version(probe) != v0
+
+
+def _lie_is_the_notebooks(tp) -> bool:
+    """`tp`'s instances claim another class: is the claim made by notebook code?
+
+    The claim comes from the first class of the MRO that defines ``__class__`` or
+    ``__getattribute__``. Trusted if that class was recorded at kernel start (a library's proxy,
+    e.g. unittest.mock's) or is a static/C type (wrapt's ObjectProxy); notebook classes are neither.
+    """
+    for c in tp.__mro__:
+        if c is object:
+            break
+        if "__class__" in vars(c) or "__getattribute__" in vars(c):
+            return not (id(c) in _watched["trusted_classes"] or c.__flags__ & (1 << 8))
+    return False
+
+
+def _strict_isinstance(obj, cls, /):
+    """`isinstance` for test cells: an object defined by the notebook cannot claim a class it does
+    not have (a ``__class__`` property returning ``tf.Variable``). Such a claim answers False and
+    is reported; trusted proxies (wrapt's, weakref's) keep their answer."""
+    answer = _isinstance(obj, cls)
+    if answer and not _issubclass(type(obj), cls) and _lie_is_the_notebooks(type(obj)):
+        name = getattr(cls, "__name__", repr(cls))
+        _watched["liars"].add(
+            f"an object of {type(obj).__qualname__} (defined in the notebook) claimed to be a {name}"
+        )
+        return False
+    return answer
+
+
+_isinstance, _issubclass = isinstance, issubclass
+
+
+def _enter_test(ns, state) -> None:
+    """While a test cell runs, its globals hold pristine builtins and the strict isinstance: a
+    notebook that patches ``builtins`` from inside the test (and puts it back) cannot reach the
+    test's own lookups, which find these first."""
+    saved = {}
+    for name, value in {**state.builtin_values, "isinstance": _strict_isinstance}.items():
+        saved[name] = ns.get(name, _MISSING)
+        ns[name] = value
+    _watched["ns_saved"] = saved
+    _watched["ns_installed"] = {name: ns[name] for name in saved}
+    _watched["versions"] = (
+        [(n, d, _dict_version(d)) for n, d in state.helper_dicts] if _watched["versions_ok"] else []
+    )
+    _watched["type_writes"] = set()
+    _watched["liars"] = set()
+    _watched["in_test"] = True
+
+
+def _leave_test(ns) -> list[str]:
+    """Undo `_enter_test`; the helper namespaces written while the test ran."""
+    _watched["in_test"] = False
+    for name, value in _watched.pop("ns_saved", {}).items():
+        if ns.get(name, _MISSING) is _watched["ns_installed"].get(name):  # the test did not rebind it
+            if value is _MISSING:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+    return [n for n, d, v in _watched.get("versions", []) if _dict_version(d) != v]
+
+
+def _forget_test_source(state) -> None:
+    """Drop the test cell's source (hidden tests included) from the kernel's memory once it ran:
+    IPython keeps every cell in ``In``/``_ih``, ``_i``/``_ii``/``_iii``/``_iN`` and linecache."""
+    import linecache
+
+    sh = state.shell
+    hm = getattr(sh, "history_manager", None)
+    n = getattr(sh, "execution_count", 1) - 1  # the test cell ran with store_history=True
+    texts = set()
+    for lst in (getattr(hm, "input_hist_parsed", None), getattr(hm, "input_hist_raw", None)):
+        if lst is not None and 0 < n < len(lst):
+            texts.add(lst[n])
+            lst[n] = ""
+    for attr in ("_i00", "_i", "_ii", "_iii"):  # the history manager's own copies
+        if getattr(hm, attr, None) in texts:
+            setattr(hm, attr, "")
+    cache = getattr(hm, "db_input_cache", None)
+    if cache:
+        cache[:] = [(i, "", "") if i == n else (i, *rest) for i, *rest in cache]
+    ns = state.user_ns
+    for key in ("_i", "_ii", "_iii", f"_i{n}"):
+        if ns.get(key) in texts:
+            ns[key] = ""
+    if _watched.get("test_file"):
+        linecache.cache.pop(_watched["test_file"], None)
+
+
 def _record_result(result) -> None:
     err = result.error_in_exec or result.error_before_exec
     _watched["error"] = f"{type(err).__name__}: {err}"[:500] if err is not None else None
@@ -883,6 +1024,8 @@ def _install(nonce: str, preload=()) -> str:
     _STATE = _Pristine(shell)
     _watched["user_globals"] = shell.user_global_ns
     _watched["trusted"] = set(_STATE.module_globals)
+    _watched["trusted_classes"] = {id(e[0]) for e in _STATE.cls_snap}
+    _watched["versions_ok"] = _dict_versions_work()
     # Taken now, before student code: the shell's own methods (instance overrides are restored).
     _watched["show_tb"] = getattr(type(shell).showtraceback, "__code__", None)
     _watched["run_code"] = getattr(type(shell).run_code, "__code__", None)
@@ -894,6 +1037,7 @@ def _install(nonce: str, preload=()) -> str:
             "preload_errors": errors,
             "seconds": round(time.perf_counter() - t0, 4),
             "prepared": _PREPARED is not None,
+            "transient_patches_seen": _watched["versions_ok"],
         }
     )
 
@@ -904,6 +1048,8 @@ def _before(nonce: str) -> str:
     if _STATE is None:
         return json.dumps({"nonce": nonce, "reasons": ["the guard was not installed at kernel start"]})
     t0 = time.perf_counter()
+    if _watched["in_test"]:  # the last test's after-call never came (its kernel was interrupted)
+        _leave_test(_STATE.user_ns)
     reasons = _STATE.check(restore=True)
     _watched["seconds"] = time.perf_counter() - t0
     _watched["dunders"] = set()
@@ -911,6 +1057,8 @@ def _before(nonce: str) -> str:
     _watched["runners"] = []
     _watched["stopped"] = False
     _watched["error"] = None
+    _STATE.lazy_accepted = set()
+    _enter_test(_STATE.user_ns, _STATE)
     sys.setprofile(_watch)
     return json.dumps({"nonce": nonce, "reasons": reasons, "seconds": round(_watched["seconds"], 4)})
 
@@ -927,7 +1075,16 @@ def _after(nonce: str) -> str:
     sys.setprofile(None)
     _watched["runners"] = []
     t0 = time.perf_counter()
-    reasons += [f"during the test: {r}" for r in _STATE.check(restore=True)]
+    written = _leave_test(_STATE.user_ns)
+    found = _STATE.check(restore=True)
+    reasons += [f"during the test: {r}" for r in found]
+    for name in written:
+        if name not in _STATE.lazy_accepted and not any(r.startswith(f"{name}.") for r in found):
+            reasons.append(f"during the test: {name} was changed and put back before the test ended")
+    reasons += [f"during the test: {w} was set and put back" for w in sorted(_watched["type_writes"])
+                if not any(r.startswith(w) for r in found)]  # fmt: skip
+    reasons += [f"during the test: {lie}" for lie in sorted(_watched["liars"])]
+    _forget_test_source(_STATE)
     seconds = time.perf_counter() - t0
     reasons += [f"the test called {d}, defined in the notebook" for d in sorted(_watched["dunders"])]
     return json.dumps(

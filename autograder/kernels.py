@@ -600,7 +600,9 @@ class ForkKernelClient(AsyncKernelClient):
 
 
 _SPEC = KernelSpec(
-    argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    # No history database: it would keep every cell's source (hidden tests included) in a file
+    # the notebook can read; IPython's in-memory history (In, _ih) still works.
+    argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.enabled=False"],
     display_name="Python 3 (ipykernel, forked)",
     language="python",
     interrupt_mode="message",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, Attack
+from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, WRONG, Attack
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_core.utils import run_sync
 
@@ -145,6 +145,28 @@ def test_honest_tests_pass_and_fail_without_flags(kernels):
         assert reply["content"]["status"] == "ok" and looks_passed(outputs)
         assert not v.tampered, v.reasons
         assert outputs == [{"output_type": "stream", "name": "stdout", "text": "passed\n"}]
+    finally:
+        k.close()
+
+
+def test_test_cell_source_is_forgotten_after_it_ran(kernels):
+    """IPython keeps each cell's source (hidden tests included) in In/_ih/_i*/linecache: after a
+    test cell the guard drops it, so a later cell cannot print it."""
+    k = Kernel(kernels, preload=("numpy",))
+    try:
+        run_cell(k.kc, SETUP + WRONG)
+        test = 'x = 1\n### BEGIN HIDDEN TESTS\nassert answer() == 1.0, "secret_check_7"\n### END HIDDEN TESTS'
+        reply, outputs, v = guarded_cell(k.kc, test)
+        assert reply["content"]["status"] == "ok" and not v.tampered, (outputs, v.reasons)
+        _, outputs = run_cell(
+            k.kc,
+            "import linecache\n"
+            "print(In, _ih, _i, _ii, _iii, [v for n, v in globals().items() if n.startswith('_i')])\n"
+            "print([''.join(v[2]) for k, v in linecache.cache.items() if not k.startswith('/')])",
+        )
+        shown = "".join(o.get("text", "") for o in outputs)
+        assert "def answer" in shown  # other cells are still there
+        assert "secret_check_7" not in shown and "HIDDEN TESTS" not in shown, shown
     finally:
         k.close()
 

@@ -245,6 +245,46 @@ ATTACKS = [
         still_fails=False,
     ),
     Attack(
+        "patch_undone_inside_the_test",
+        "def answer():\n"
+        "    real = np.testing.assert_allclose\n"
+        "    def fake(*a, **k):\n"
+        "        np.testing.assert_allclose = real  # put the real one back, then pass\n"
+        "    np.testing.assert_allclose = fake\n"
+        "    return 1.0\n",
+        "pass  # the patch happens when the test calls answer(), and is gone when the test ends",
+        "value = answer()\nnp.testing.assert_allclose(value, 2.0)\n",
+        "during the test: numpy.testing was changed and put back",
+        still_fails=False,
+    ),
+    Attack(
+        "builtin_patch_undone_inside_the_test",
+        "import builtins\n"
+        "def answer():\n"
+        "    real = builtins.abs\n"
+        "    def fake(x):\n"
+        "        builtins.abs = real\n"
+        "        return 0.0\n"
+        "    builtins.abs = fake\n"
+        "    return 1.0\n",
+        "pass  # the patch happens when the test calls answer()",
+        'value = answer()\nassert abs(value - 2.0) < 1e-6, "answer() must return 2.0"\n',
+        "during the test: builtins.abs was replaced",  # the test's own `abs` was the pristine one
+    ),
+    Attack(
+        "class_property_lie",
+        "class FakeVariable:\n"
+        "    @property\n"
+        "    def __class__(self):\n"
+        "        return tf.Variable\n"
+        "def answer():\n"
+        "    return FakeVariable()\n",
+        "pass  # the lie is in the answer itself",
+        'assert isinstance(answer(), tf.Variable), "answer() must return a tf.Variable"\n',
+        "claimed to be a Variable",
+        tf=True,
+    ),
+    Attack(
         "background_thread_repatches",
         WRONG,
         "import threading, time\n"
