@@ -13,9 +13,10 @@ after `GetGrades` and before rendering:
   delimiters and checks, which generate_assignment uses to make the release);
 * in such a cell, error outputs keep their exception name and message (the assert's message is
   the teaching part) but lose the traceback frames of the test cell itself, whose context lines
-  would print the hidden code; frames in the student's own code stay. If any hidden line would
-  still show (in a kept frame or inside an error message, e.g. a traced tf.function's error),
-  it is replaced by a placeholder.
+  would print the hidden code; frames in the student's own code stay;
+* before that, `autograder.redact.RedactHiddenTests` (which `grade` already ran before writing
+  the autograded notebook) cuts hidden-test text out of every output once more, so feedback for
+  a notebook graded by anything else is safe too.
 
 Scores and pass/fail per test cell are untouched: they come from the gradebook (`GetGrades`).
 """
@@ -35,24 +36,11 @@ from traitlets import List, Unicode
 
 from autograder.coursedir import CourseError
 from autograder.grading import load_course_config, make_coursedir
+from autograder.redact import RedactHiddenTests
 
-__all__ = ["FeedbackSummary", "HideHiddenTests", "generate_feedback", "hidden_lines"]
+__all__ = ["FeedbackSummary", "HideHiddenTests", "generate_feedback"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-HIDDEN_LINE = "(hidden test line)"
-
-
-def hidden_lines(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS") -> list[str]:
-    """The lines between the hidden-test markers of a cell's source (markers excluded)."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            out.append(line)
-    return out
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -69,63 +57,29 @@ class HideHiddenTests(ClearHiddenTests):
          "text/plain"]
     ).tag(config=True)
 
-    min_leak_length = 8  # hidden lines shorter than this (e.g. ")") are not searched for
-
     def _remove_hidden_test_region(self, cell) -> bool:
-        lines = cell.source.split("\n")
-        new_lines, in_test, removed = [], False, False
-        for line in lines:
+        """nbgrader's, which deletes the region with its markers, plus a placeholder line there."""
+        lines = []
+        for line in cell.source.split("\n"):
             if self.begin_test_delimeter in line:
-                if in_test:
-                    raise RuntimeError("Encountered nested begin hidden tests statements")
-                in_test = removed = True
-                indent = line[: len(line) - len(line.lstrip())]
-                new_lines.append(indent + self.placeholder)
-            elif self.end_test_delimeter in line:
-                in_test = False
-            elif not in_test:
-                new_lines.append(line)
-        if in_test:
-            raise RuntimeError("No end hidden tests statement found")
-        cell.source = "\n".join(new_lines)
-        return removed
+                lines.append(line[: len(line) - len(line.lstrip())] + self.placeholder)
+            lines.append(line)
+        cell.source = "\n".join(lines)
+        return super()._remove_hidden_test_region(cell)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        secret = [
-            ln.strip()
-            for ln in hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
-            if len(ln.strip()) >= self.min_leak_length
-        ]
         if self.begin_test_delimeter in cell.source and cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    self._scrub_error(out, cell.get("execution_count"), secret)
+                    out["traceback"] = _without_own_frame(out.get("traceback", []), cell.get("execution_count"))
         return super().preprocess_cell(cell, resources, cell_index)
 
-    def _scrub_error(self, out, execution_count, secret: list[str]) -> None:
-        own = re.compile(rf"^\s*(Cell In\s*\[{execution_count}\]|Input In \[{execution_count}\])")
-        frames = list(out.get("traceback", []))
-        kept = []
-        for frame in frames:
-            plain = _ANSI.sub("", frame)
-            if execution_count is not None and own.match(plain):
-                continue  # the test cell's own frame: its context lines show the test code
-            if execution_count is None and re.match(r"^\s*(Cell In\s*\[|Input In \[)", plain):
-                continue
-            kept.append(frame)
-        kept = [_redact(frame, secret) for frame in kept]
-        out["traceback"] = kept
-        if "evalue" in out:
-            out["evalue"] = _redact(str(out["evalue"]), secret)
 
-
-def _redact(text: str, secret: list[str]) -> str:
-    plain = _ANSI.sub("", text)
-    if not any(s in plain for s in secret):
-        return text
-    for s in sorted(secret, key=len, reverse=True):
-        plain = plain.replace(s, HIDDEN_LINE)
-    return plain  # colours are dropped from a frame that had to be redacted
+def _without_own_frame(frames: list[str], execution_count: int | None) -> list[str]:
+    """A traceback without the test cell's own frame (its context lines show the test code)."""
+    count = r"\d*" if execution_count is None else str(execution_count)
+    own = re.compile(rf"^\s*(Cell In\s*\[{count}\]|Input In \[{count}\])")
+    return [frame for frame in frames if not own.match(_ANSI.sub("", frame))]
 
 
 @dataclass
@@ -147,7 +101,12 @@ def generate_feedback(
     """
     course_root = Path(course_root).resolve()
     config = load_course_config(course_root)
-    config.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    config.GenerateFeedback.preprocessors = [
+        GetGrades,
+        RedactHiddenTests,
+        HideHiddenTests,
+        CSSHTMLHeaderPreprocessor,
+    ]
     if log is None:  # nbgrader logs every file it replaces at WARNING: show only its errors
         log = logging.getLogger("autograder.feedback")
         log.setLevel(logging.ERROR)

@@ -47,6 +47,7 @@ from autograder.coursedir import CONFIG_FILE, CourseError
 from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
 from autograder.guard import GuardHooks
 from autograder.kernels import ForkServer, ForkServerError
+from autograder.redact import RedactHiddenTests
 from autograder.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = [
@@ -181,21 +182,24 @@ class ForkExecute(NotebookRunner, Execute):
 class FastAutograde(Autograde):
     """nbgrader's Autograde converter whose execution step is the given `ForkExecute` instance.
 
-    Any `Execute` (sub)class in ``c.Autograde.autograde_preprocessors`` is replaced by it; every
-    other preprocessor is nbgrader's, configured as usual.
+    Any `Execute` (sub)class in ``c.Autograde.autograde_preprocessors`` is replaced by it and
+    followed by `redact` (a `RedactHiddenTests`: hidden-test text out of every output before the
+    notebook is written); every other preprocessor is nbgrader's, configured as usual.
     """
 
-    def __init__(self, *, execute: ForkExecute, **kwargs: Any) -> None:
+    def __init__(self, *, execute: ForkExecute, redact: RedactHiddenTests, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.execute_preprocessor = execute
+        self.redact_preprocessor = redact
 
     def _init_preprocessors(self) -> None:
         self.exporter._preprocessors = []
         preprocessors = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
         for pp in preprocessors:
             if isinstance(pp, type) and issubclass(pp, Execute):
-                pp = self.execute_preprocessor
-                pp.parent = self.exporter
+                self.execute_preprocessor.parent = self.exporter
+                self.exporter.register_preprocessor(self.execute_preprocessor)
+                pp = self.redact_preprocessor
             self.exporter.register_preprocessor(pp)
 
 
@@ -416,6 +420,7 @@ class Grader:
         if self._own_kernels:
             self.kernels.start(wait=False)  # TensorFlow imports in the background meanwhile
         self.hooks = hooks if hooks is not None or not guard else GuardHooks()
+        self.redact = RedactHiddenTests(config=self.config)
         self.log = log or logging.getLogger("autograder.grading")
         self._capture = _Capture()
         self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
@@ -501,7 +506,10 @@ class Grader:
         execute.runs = []
         if hasattr(self.hooks, "findings"):
             self.hooks.findings = []
-        converter = FastAutograde(execute=execute, coursedir=cd, config=self.config, log=self._nb_log)
+        self.redact.findings = []
+        converter = FastAutograde(
+            execute=execute, redact=self.redact, coursedir=cd, config=self.config, log=self._nb_log
+        )
         converter.force = True
         self._capture.records = []
         try:
@@ -522,6 +530,9 @@ class Grader:
         result.status = GRADED
         for grade_id, reasons in getattr(self.hooks, "findings", []) or []:
             result.flags.append(f"{grade_id}: {'; '.join(reasons)}")
+        for notebook, index, grade_id, where in self.redact.findings:
+            cell = f"cell {index}" + (f" ({grade_id})" if grade_id else "")
+            result.flags.append(f"{notebook} {cell}: hidden-test code in its {where} output was removed")
         notes = [f"{run['notebook']}: {run['stopped']}" for run in execute.runs if run["stopped"]]
         timeouts = [c for c in result.cell_runs if c.status == "timeout" and c.note.startswith("interrupted")]
         if timeouts:

@@ -13,7 +13,8 @@ from nbformat.v4 import new_code_cell, new_output
 
 from autograder.batch import grade_batch
 from autograder.coursedir import CourseDir, read_notebook
-from autograder.feedback import HIDDEN_LINE, HideHiddenTests, generate_feedback, hidden_lines
+from autograder.feedback import HideHiddenTests, generate_feedback
+from autograder.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.nbgrader_cli import run_nbgrader
 from autograder.synth import fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
@@ -39,7 +40,7 @@ def secret_lines(nb) -> list[str]:
     shown_text = "\n".join(shown)
     out = []
     for cell in nb.cells:
-        for line in hidden_lines(cell.source):
+        for line in hidden_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")[0]:
             s = line.strip()
             if len(s) >= 12 and s not in shown_text:
                 out.append(s)
@@ -100,11 +101,15 @@ def test_preprocessor_drops_hidden_code_and_the_test_frame_keeps_message_and_stu
     assert tb.endswith("f doubles every number: f(10) should be 20")
 
 
-def test_preprocessor_redacts_a_hidden_line_quoted_in_an_error_message():
+def test_redaction_cuts_a_hidden_line_quoted_in_an_error_message():
     cell = _test_cell()
     cell.outputs[0].evalue = 'in user code: assert f(10) == 20, "f doubles every number: f(10) should be 20"'
-    cell, _ = HideHiddenTests().preprocess_cell(cell, {}, 0)
-    assert "assert f(10) == 20" not in cell.outputs[0].evalue and HIDDEN_LINE in cell.outputs[0].evalue
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    redact = RedactHiddenTests()
+    nb, _ = redact.preprocess(nb, {})
+    assert "assert f(10) == 20" not in nb.cells[0].outputs[0].evalue
+    assert REDACTED in nb.cells[0].outputs[0].evalue
+    assert redact.findings == [], "the test cell's own error may quote it: nothing to flag"
 
 
 def test_preprocessor_leaves_cells_without_hidden_tests_alone():
@@ -127,13 +132,79 @@ def graded(built_course, tmp_path_factory):
     solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
     unnamed = next(m for m in load_mutants(course.mutants_file(FIRST))
                    if m.cell == "ex1_make_bias" and "forgot the name" in m.why)
-    for student, answers in {"hid": {**solution, unnamed.cell: unnamed.source}, "sol": solution}.items():
+    leaker = {**solution, "ex1_make_bias": solution["ex1_make_bias"] + LEAK_ROUTES}
+    for student, answers in {"hid": {**solution, unnamed.cell: unnamed.source}, "sol": solution,
+                             "leak": leaker}.items():  # fmt: skip
         path = course.submitted_notebook(FIRST, student)
         path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(fill_in(release, answers), path)
+        nb = fill_in(release, answers)
+        if student == "leak":  # a cell of their own after the test prints what was kept
+            at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == EX1_TEST)
+            nb.cells.insert(at + 1, new_code_cell("print(LEAKED)\nprint(_i, _ii, _iii)"))
+        nbformat.write(nb, path)
     summary = grade_batch(root, [FIRST.id], workers=2, progress=False)
-    assert len(summary.graded) == 2
+    assert len(summary.graded) == 3
     return course, {r.student: r for r in summary.graded}
+
+
+# A correct make_bias that, whenever it is called, shows the source of the cell calling it (the
+# test, hidden part included) by every route the kernel offers.
+LEAK_ROUTES = """
+
+_real_make_bias = make_bias
+LEAKED = []
+
+def make_bias(units):
+    import inspect, linecache, sys, textwrap
+    from IPython.display import Markdown, display
+    ip = get_ipython()
+    src = ip.user_ns["In"][-1]
+    LEAKED.append(src)
+    print(src)
+    print(repr(ip.user_ns["_ih"][-1]))
+    print(textwrap.fill(src, 40))
+    caller = sys._getframe(1)
+    print("".join(linecache.getlines(caller.f_code.co_filename)))
+    try:
+        print(inspect.getsource(caller))
+    except (OSError, TypeError) as e:
+        print("inspect:", e)
+    print([f.code_context for f in inspect.stack(context=50)[1:3]])
+    display(Markdown("```\\n" + src + "\\n```"))
+    return _real_make_bias(units)
+"""
+
+
+def _all_output_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            parts += [o.get("text", ""), o.get("evalue", ""), *o.get("traceback", [])]
+            parts += [v if isinstance(v, str) else "".join(v) for k, v in o.get("data", {}).items()
+                      if not k.startswith("image/")]  # fmt: skip
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_no_route_brings_hidden_test_code_into_outputs_or_feedback(graded):
+    """In, _ih, repr, re-wrapped text, linecache, inspect (source and stack), a display, a
+    later cell: the autograded notebook and the feedback show none of it, and the submission is
+    flagged; the answer itself is right and keeps its points."""
+    course, results = graded
+    path = course.root / "autograded" / "leak" / FIRST.id / FIRST.notebook
+    autograded = nbformat.read(path, as_version=4)
+    secrets = secret_lines(autograded)
+    shown = _all_output_text(autograded)
+    flat = " ".join(html.unescape(shown).replace("\\n", "\n").split())
+    assert REDACTED in shown
+    assert [s for s in secrets if " ".join(s.split()) in flat] == []
+    r = results["leak"]
+    assert r.scores() == results["sol"].scores()
+    assert any("hidden-test code" in f for f in r.flags), r.flags
+    generate_feedback(course.root, [FIRST.id], ["leak"])
+    page = (course.root / "feedback" / "leak" / FIRST.id / FIRST.notebook.replace(".ipynb", ".html")).read_text()
+    text = " ".join(visible_text(page).split())
+    assert [s for s in secrets if " ".join(s.split()) in text] == []
 
 
 
@@ -145,7 +216,7 @@ def test_feedback_has_no_hidden_test_code_but_the_hidden_asserts_message(graded)
     error = next(o for o in test.outputs if o.output_type == "error")
     message = error.evalue
     assert "pass name=" in message, message
-    hidden_source = "\n".join(hidden_lines(test.source))
+    hidden_source = "\n".join(hidden_regions(test.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")[0])
     visible_part = test.source.split("### BEGIN HIDDEN TESTS")[0]
     assert "pass name=" in hidden_source and "pass name=" not in visible_part, "the failing assert is hidden"
     secrets = secret_lines(autograded)
@@ -159,7 +230,7 @@ def test_feedback_has_no_hidden_test_code_but_the_hidden_asserts_message(graded)
 
     # ... ours does not, and keeps the hidden assert's outcome and message.
     summary = generate_feedback(course.root, [FIRST.id])
-    assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "sol"] and not summary.failed
+    assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "leak", "sol"] and not summary.failed
     ours = visible_text(feedback.read_text())
     assert [s for s in secrets if s in ours] == []
     assert "BEGIN HIDDEN TESTS" not in ours and "hidden tests ran here" in ours
