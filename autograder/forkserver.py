@@ -21,8 +21,9 @@ every kernel it forked and exits.
 
 The child of a ``fork`` (the kernel): new session (`os.setsid`), ``PR_SET_PDEATHSIG`` so it dies
 with the server, control socket closed, stdin from /dev/null. With an ``isolation`` spec (a
-sandbox's; see `autograder.isolation`) the child is born in a PID namespace of its own and walls
-itself off (mounts, uid, capabilities) before anything else. Then ``child_hook()`` (resource
+sandbox's; see `autograder.isolation`) the child stays outside as the kernel's warden and forks
+the kernel into a PID namespace of its own, where it walls itself off (mounts, uid, capabilities)
+before anything else. Then ``child_hook()`` (resource
 limits), then it creates and enters its private scratch directory `cwd`, sets `env`, writes its
 connection file and runs ``IPKernelApp`` exactly like ``python -m ipykernel_launcher -f FILE``.
 No zmq context exists in this process before the fork (ipykernel creates its own in the child).
@@ -68,6 +69,7 @@ EXIT_CHILD_SETUP_FAILED = 70
 
 _exit_codes: dict[int, int] = {}  # pid -> os.waitstatus_to_exitcode, for children that ended
 _children: set[int] = set()  # pids forked and not yet reaped
+_pid_namespaces = None  # autograder.isolation.PidNamespaces, made on the first isolated fork
 
 
 def _reap(*_args) -> None:
@@ -101,7 +103,7 @@ def _reply(sock: socket.socket, payload: dict, fds: list[int] | None = None) -> 
         sock.send(data)
 
 
-def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
+def _run_kernel(req: dict, sock: socket.socket, server_pid: int, in_own_pid_ns: bool) -> int:
     """In the forked child: become the kernel. Returns the exit code (never raises)."""
     isolation = req.get("isolation")
     os.setsid()
@@ -118,9 +120,10 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int) -> int:
     os.dup2(devnull, 0)
     os.close(devnull)
     if isolation is not None:
-        from autograder.isolation import enter
+        from autograder.isolation import enter, enter_own_pid_namespace
 
-        enter(isolation)  # raises: the caller exits with EXIT_CHILD_SETUP_FAILED
+        warden = None if in_own_pid_ns else enter_own_pid_namespace(isolation)  # now: pid 1
+        enter(isolation, warden)  # raises: the caller exits with EXIT_CHILD_SETUP_FAILED
     if req.get("child_hook") is not None:
         req["child_hook"]()
     cwd = req["cwd"]
@@ -161,11 +164,13 @@ def _fork(req: dict, sock: socket.socket) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
         if req.get("isolation") is not None:
-            from autograder.isolation import fork_in_new_pid_namespace
+            from autograder.isolation import PidNamespaces
 
-            pid = fork_in_new_pid_namespace()
+            global _pid_namespaces
+            _pid_namespaces = _pid_namespaces or PidNamespaces()
+            pid, own_ns = _pid_namespaces.fork(warden=bool(req["isolation"].get("warden")))
         else:
-            pid = os.fork()
+            pid, own_ns = os.fork(), False
     except OSError as e:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         _reply(sock, {"ok": False, "error": f"fork: {e}"})
@@ -174,7 +179,7 @@ def _fork(req: dict, sock: socket.socket) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         code = EXIT_CHILD_SETUP_FAILED
         try:
-            code = _run_kernel(req, sock, server_pid)
+            code = _run_kernel(req, sock, server_pid, own_ns)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         except BaseException:

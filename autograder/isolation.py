@@ -6,11 +6,17 @@ parent, same uid) could write the server's memory through ``/proc/<ppid>/mem`` a
 later kernel, signal the next kernel, or leave files in ``/tmp`` for it. So each kernel gets,
 on top of the sandbox:
 
-* **its own PID namespace** (`fork_in_new_pid_namespace`: ``clone(CLONE_NEWPID)`` instead of
-  ``fork``). The kernel is the namespace's init (pid 1): it sees only its own descendants, has no
-  visible parent (``getppid() == 0``), and when it ends the Linux kernel kills every process left
-  in the namespace at once (``zap_pid_ns_processes``). No process can outlive its notebook, and
-  there is no race for a process that keeps forking or ignores signals to win.
+* **its own PID namespace**. The kernel is that namespace's init (pid 1): it sees only its own
+  descendants, has no visible parent (``getppid() == 0``), and when it ends the Linux kernel kills
+  every process left in the namespace at once (``zap_pid_ns_processes``). No process can outlive
+  its notebook, and there is no race for a process that keeps forking or ignores signals to win.
+  The kernel does not reap orphaned processes (as pid 1 it becomes their parent): they stay
+  zombies until the notebook ends. Two ways to get there (`PidNamespaces`):
+  *direct*: the server unshares a PID namespace, forks the kernel and goes back to its own
+  namespace (``setns``): one fork, when the grader is root; *warden*: where ``setns`` back is
+  refused (bwrap in an unprivileged user namespace), the forked child unshares and forks the
+  kernel, and stays outside as its warden (unprivileged, ending the way the kernel ended;
+  killing it kills the kernel through ``PR_SET_PDEATHSIG``): one more fork per kernel.
 * **its own mount and IPC namespaces** (`enter`): a fresh ``/proc`` (only the kernel's processes),
   a private tmpfs on ``/tmp`` and ``/dev/shm``, and the shared scratch and runtime directories
   covered by an empty tmpfs with only this kernel's own subdirectory bound back, so no kernel can
@@ -26,8 +32,9 @@ on top of the sandbox:
   refuses to continue if any remain. ``PR_SET_NO_NEW_PRIVS`` (set by bwrap) means nothing it
   executes can regain them. The server itself is not dumpable (``PR_SET_DUMPABLE`` 0).
 
-Cost: ``clone`` costs what ``fork`` costs; the namespaces and mounts add about 3 ms per kernel.
-Everything here is plain Linux system calls through ctypes (no helper binary).
+Cost: one more fork (the warden) and a few mounts per kernel, measured by
+``tests/adversarial/test_isolation_batch.py``'s note in the README. Everything here is plain Linux
+system calls through ctypes (no helper binary).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import ctypes
 import os
 import signal
 
-__all__ = ["IsolationError", "enter", "fork_in_new_pid_namespace"]
+__all__ = ["IsolationError", "PidNamespaces", "enter", "enter_own_pid_namespace"]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
@@ -46,11 +53,9 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_DUMPABLE = 4
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+PR_SET_PDEATHSIG = 1
 
-# PyDLL keeps the GIL held during the call: nothing else in this process may run while it clones.
-_libc = ctypes.PyDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class IsolationError(OSError):
@@ -63,24 +68,83 @@ def _check(result: int, what: str) -> None:
         raise IsolationError(err, f"{what}: {os.strerror(err)}")
 
 
-def fork_in_new_pid_namespace() -> int:
-    """``os.fork()``, but the child is pid 1 of a new PID namespace. Returns 0 in the child.
+class PidNamespaces:
+    """How this (fork server) process gives each kernel a PID namespace of its own."""
 
-    ``clone(CLONE_NEWPID | SIGCHLD)`` with no new stack behaves like fork; the CPython
-    bookkeeping around it is the one `os.fork` does (locks, at-fork hooks).
-    """
-    if SYS_CLONE is None:
-        raise IsolationError(0, f"clone: unsupported machine {os.uname().machine}")
-    ctypes.pythonapi.PyOS_BeforeFork()
-    pid = _libc.syscall(SYS_CLONE, CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0)
-    if pid == 0:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
-        return 0
-    err = ctypes.get_errno()
-    ctypes.pythonapi.PyOS_AfterFork_Parent()
-    if pid < 0:
-        raise IsolationError(err, f"clone(CLONE_NEWPID): {os.strerror(err)}")
-    return pid
+    def __init__(self) -> None:
+        self.direct: bool | None = None  # None: not probed yet
+        self._own: int | None = None  # fd of this process's own PID namespace
+
+    def fork(self, warden: bool = False) -> tuple[int, bool]:
+        """(pid, direct). With direct, the child is pid 1 of a new PID namespace; otherwise an
+        ordinary fork, whose child must call `enter_own_pid_namespace` (it becomes the warden).
+        `warden`: use the warden way even where the direct one works (tests)."""
+        if self.direct is None:
+            self.direct = _can_reenter_pid_namespace()
+        if warden or not self.direct:
+            return os.fork(), False
+        if self._own is None:
+            self._own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        pid = os.fork()
+        if pid != 0:  # back to our own namespace for the next kernel; failing that, we are unusable
+            _check(_libc.setns(self._own, CLONE_NEWPID), "setns back to the server's PID namespace")
+        return pid, True
+
+
+def _can_reenter_pid_namespace() -> bool:
+    """Try unshare + fork + setns back, in a throwaway child (a failed setns would leave the
+    process unable to fork into a fresh namespace again)."""
+    probe = os.fork()
+    if probe == 0:
+        try:
+            own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+            _check(_libc.unshare(CLONE_NEWPID), "unshare")
+            child = os.fork()
+            if child == 0:
+                os._exit(0)
+            os.waitpid(child, 0)
+            _check(_libc.setns(own, CLONE_NEWPID), "setns")
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(probe, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def enter_own_pid_namespace(spec: dict) -> int:
+    """Called in the process the fork server forked: returns in the kernel, pid 1 of a new PID
+    namespace; the calling process stays outside as the kernel's warden and never returns.
+    Returns a pipe end that reads EOF once the warden is gone (for `enter`)."""
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    alive_r, alive_w = os.pipe()
+    kernel = os.fork()
+    if kernel == 0:
+        os.close(alive_w)
+        return alive_r
+    os.close(alive_r)
+    _warden(kernel, spec.get("uid"))
+
+
+def _warden(kernel: int, uid: int | None) -> None:
+    """Wait for the kernel and end as it ended. Killing the warden kills the kernel."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts reach the kernel as messages
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        _drop_privileges(uid)
+        while True:
+            _, status = os.waitpid(kernel, 0)
+            if os.WIFEXITED(status):
+                os._exit(os.WEXITSTATUS(status))
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                if sig != signal.SIGKILL:
+                    signal.signal(sig, signal.SIG_DFL)
+                os.kill(os.getpid(), sig)
+                os._exit(128 + sig)
+    except BaseException:
+        os._exit(70)
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -120,12 +184,26 @@ def _drop_privileges(uid: int | None) -> None:
         raise IsolationError(0, f"capabilities left after dropping them: {left}")
 
 
-def enter(spec: dict) -> None:
+def _die_with_parent(parent_alive: int | None) -> None:
+    """PR_SET_PDEATHSIG again: Linux clears it when the uid changes. If the parent (a warden) is
+    gone already, its pipe reads EOF: stop here rather than live on as an orphan."""
+    import select
+
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "PR_SET_PDEATHSIG")
+    if parent_alive is not None:
+        gone = select.select([parent_alive], [], [], 0)[0]
+        os.close(parent_alive)
+        if gone:
+            raise IsolationError(0, "the kernel's warden is gone")
+
+
+def enter(spec: dict, parent_alive: int | None = None) -> None:
     """In the forked kernel (pid 1 of its PID namespace, still privileged): wall it off, drop rights.
 
     `spec` (made by `autograder.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
     ``tmp_size_mb``, ``private_dirs`` ([[parent, own], ...]: the kernel's scratch and runtime
-    directories, each inside a directory shared by all kernels of the sandbox).
+    directories, each inside a directory shared by all kernels of the sandbox). `parent_alive`:
+    what `enter_own_pid_namespace` returned, if the kernel has a warden.
     Raises `IsolationError`; the caller must then exit without running the kernel.
     """
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS | CLONE_NEWIPC)")
@@ -144,3 +222,4 @@ def enter(spec: dict) -> None:
         for _, _, fd in own:
             os.close(fd)
     _drop_privileges(spec.get("uid"))
+    _die_with_parent(parent_alive)

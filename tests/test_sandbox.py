@@ -513,3 +513,90 @@ def test_grade_refuses_to_run_without_bubblewrap(tmp_path):
         timeout=120,
     )
     assert "WARNING: grading WITHOUT the sandbox" in r.stderr  # then it goes on (here: nothing to grade)
+
+
+# --- each forked kernel walled off from the fork server and the other kernels ---------------------
+
+WALLS = """
+import os, json
+me = {"pid": os.getpid(), "ppid": os.getppid(), "uid": os.getuid(),
+      "caps": [l.split()[1] for l in open("/proc/self/status") if l.startswith(("CapEff", "CapPrm", "CapAmb"))],
+      "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+      "tmp": os.listdir("/tmp")}
+try:
+    me["neighbours"] = os.listdir(os.path.dirname(os.getcwd()))
+except OSError as e:
+    me["neighbours"] = type(e).__name__
+print(json.dumps(me))
+"""
+
+# Leaves behind a process that forks for ever (a new pid each round) and one that ignores every
+# signal it can; both write their pid and uid first.
+SURVIVORS = """
+import os, signal, time
+def spawn(body):
+    if os.fork() == 0:
+        try:
+            os.setsid()
+            body()
+        finally:
+            os._exit(0)
+def keep_forking():
+    while True:
+        if os.fork() != 0:
+            os._exit(0)
+        time.sleep(0.01)
+def ignore_signals():
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(s, signal.SIG_IGN)
+    while True:
+        time.sleep(0.01)
+spawn(keep_forking)
+spawn(ignore_signals)
+time.sleep(0.5)
+print(os.getuid())
+"""
+
+
+def _forked_kernel_walls(tmp_path, warden: bool):
+    from autograder.execute import run_notebook
+    from autograder.kernels import ForkServer
+
+    require_bwrap()
+    box = Sandbox.create(SandboxPolicy(), REPO_ROOT, tmp_path / "box")
+    options = box.fork_server_options()
+    if warden:
+        def isolation(scratch, runtime):
+            return {**box.kernel_isolation(scratch, runtime), "warden": True}
+        options["kernel_isolation"] = isolation
+    with ForkServer(**options) as server:
+        server.start()
+        first = run_notebook(_nb(WALLS, "open('/tmp/for_the_next', 'w').write('hi')", SURVIVORS),
+                             kernels=server, timeout=60)
+        walls = __import__("json").loads(_stdout(first.nb.cells[0]))
+        uid = int(_stdout(first.nb.cells[2]))
+        # The notebook is over: nothing of it is left anywhere on the machine. Directly forked,
+        # the kernel's exit waits for its namespace to be empty; a warden's death makes the kernel
+        # die a moment later.
+        deadline = time.monotonic() + (5 if warden else 0)
+        while host_tasks_of(uid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert host_tasks_of(uid) == 0, f"processes of uid {uid} outlived their notebook"
+        second = run_notebook(_nb(WALLS), kernels=server, timeout=60)
+        walls2 = __import__("json").loads(_stdout(second.nb.cells[0]))
+    return server, walls, walls2
+
+
+@pytest.mark.parametrize("warden", [False, True], ids=["direct", "warden"])
+def test_forked_kernels_are_walled_off_and_leave_nothing_behind(tmp_path, warden):
+    """Each kernel: pid 1 of its own PID namespace (sees no fork server, no other kernel), its own
+    uid, no capabilities, a private /tmp, no listing of other kernels' folders; what it started
+    dies with it, a process that keeps forking and one that ignores signals included."""
+    _, walls, walls2 = _forked_kernel_walls(tmp_path, warden)
+    for w in (walls, walls2):
+        assert (w["pid"], w["ppid"]) == (1, 0), w
+        assert all(int(c, 16) == 0 for c in w["caps"]), w
+        assert w["neighbours"] == "PermissionError", w
+        assert w["processes"][0] == 1 and len(w["processes"]) < 30, w  # itself and its threads
+    assert walls["uid"] != walls2["uid"] and min(walls["uid"], walls2["uid"]) >= 2**31
+    assert walls2["tmp"] == [] or "for_the_next" not in walls2["tmp"], walls2
