@@ -53,3 +53,12 @@ c.NotebookRunner.interrupt_grace = 5
 # in each notebook's setup cell (both variables are needed, either alone still prints).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+# --- submissions: only their own regular files come in (autograder/intake.py) ------------------
+# `nbgrader collect` copies from the exchange's inbound folder, which students can write to: this
+# collector never follows a link, opens a FIFO or device, nor copies past these bounds (`python -m
+# autograder grade` applies the same rule to whatever is in submitted/).
+c.ExchangeFactory.collect = "autograder.intake.SafeExchangeCollect"
+c.SubmissionFiles.max_total_mb = 100  # all of a submission's files together
+c.SubmissionFiles.max_entries = 1000  # files, folders and other entries
+c.SubmissionFiles.max_depth = 5  # nested folders

@@ -20,6 +20,7 @@ import atexit
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -165,8 +166,9 @@ def plan(
 
 def _submission_bytes(folder: Path) -> int:
     """Size of the notebooks in a submission folder, a cheap proxy for how long it takes to grade."""
-    try:
-        return sum(p.stat().st_size for p in folder.glob("*.ipynb") if p.is_file())
+    try:  # lstat: a link or a FIFO named *.ipynb is not followed (autograder.intake decides later)
+        sizes = (p.lstat() for p in folder.glob("*.ipynb"))
+        return sum(st.st_size for st in sizes if stat.S_ISREG(st.st_mode))
     except OSError:
         return 0
 
@@ -421,6 +423,9 @@ def format_summary(summary: BatchSummary) -> list[str]:
         lines.append(f"  {'note':7s}{r.assignment} {r.student}: {r.reason}")
     for r in sorted(summary.failed + summary.errors, key=lambda r: (r.assignment, r.student)):
         lines.append(f"  {r.status.upper():7s}{r.assignment} {r.student}: {r.reason}")
+    for r in sorted((r for r in summary.results if r.ignored), key=lambda r: (r.assignment, r.student)):
+        shown = "; ".join(r.ignored[:5]) + (f"; and {len(r.ignored) - 5} more" if len(r.ignored) > 5 else "")
+        lines.append(f"  {'ignored':7s}{r.assignment} {r.student}: {shown} (not copied, never opened)")
     if n:
         lines.append(
             f"time: {summary.seconds:.1f} s with {summary.workers} worker(s), "

@@ -71,7 +71,8 @@ class HideHiddenTests(ClearHiddenTests):
         if self.begin_test_delimeter in cell.source and cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    out["traceback"] = _without_own_frame(out.get("traceback", []), cell.get("execution_count"))
+                    frames = out.get("traceback", [])
+                    out["traceback"] = _without_own_frame(frames, cell.get("execution_count"))
         return super().preprocess_cell(cell, resources, cell_index)
 
 
@@ -80,6 +81,15 @@ def _without_own_frame(frames: list[str], execution_count: int | None) -> list[s
     count = r"\d*" if execution_count is None else str(execution_count)
     own = re.compile(rf"^\s*(Cell In\s*\[{count}\]|Input In \[{count}\])")
     return [frame for frame in frames if not own.match(_ANSI.sub("", frame))]
+
+
+class FeedbackOnly(GenerateFeedback):
+    """nbgrader's GenerateFeedback, minus its copy of the submission's other files into the
+    feedback folder: feedback holds only what the grader produced (the HTML), so nothing a
+    submission brought in goes back out through ``nbgrader release_feedback``."""
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        pass  # BaseConverter's copies every non-notebook file of autograded/<student>/<assignment>/
 
 
 @dataclass
@@ -125,7 +135,7 @@ def generate_feedback(
         if students:
             cd.student_id = "*"
             cd.student_id_exclude = ",".join(sorted(set(_all_students(autograded_root, aid)) - set(found)))
-        converter = GenerateFeedback(coursedir=cd, config=config, log=log)
+        converter = FeedbackOnly(coursedir=cd, config=config, log=log)
         converter.force = True
         try:
             converter.start()

@@ -22,7 +22,6 @@ record is deleted before a submission is regraded, so an interrupted grading nev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -46,6 +45,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from autograder.coursedir import CONFIG_FILE, CourseError
 from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
 from autograder.guard import GuardHooks
+from autograder.intake import SubmissionFiles, SubmissionRefused, fingerprint, take_in
 from autograder.kernels import ForkServer, ForkServerError
 from autograder.redact import RedactHiddenTests
 from autograder.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
@@ -63,7 +63,6 @@ __all__ = [
     "load_course_config",
     "read_record",
     "record_path",
-    "submission_fingerprint",
     "write_record",
 ]
 
@@ -108,6 +107,7 @@ class GradeResult:
     submission_id: str = ""  # nbgrader's id of the submission in the gradebook
     finished_at: float = 0.0  # time.time() when the record was written
     flags: list[str] = field(default_factory=list)  # tampering the guard saw: review by hand
+    ignored: list[str] = field(default_factory=list)  # files not taken in: "x is a symbolic link"
 
     @property
     def ok(self) -> bool:
@@ -234,18 +234,6 @@ def record_path(coursedir: CourseDirectory, assignment: str, student: str) -> Pa
     )
 
 
-def submission_fingerprint(folder: Path) -> str:
-    """sha256 over the submitted files (names and contents); '' if the folder does not exist."""
-    if not folder.is_dir():
-        return ""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
-            h.update(str(p.relative_to(folder)).encode() + b"\0")
-            h.update(hashlib.sha256(p.read_bytes()).digest())
-    return h.hexdigest()
-
-
 def read_record(path: Path) -> GradeResult | None:
     try:
         return GradeResult.from_json(path.read_text())
@@ -291,7 +279,7 @@ def is_done(
     if submission_ids.get(student) != rec.submission_id:
         return False
     submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
-    if submission_fingerprint(submitted) != rec.fingerprint:
+    if fingerprint(submitted) != rec.fingerprint:
         return False
     autograded = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
     notebooks = {c.notebook for c in rec.cells}
@@ -421,6 +409,7 @@ class Grader:
             self.kernels.start(wait=False)  # TensorFlow imports in the background meanwhile
         self.hooks = hooks if hooks is not None or not guard else GuardHooks()
         self.redact = RedactHiddenTests(config=self.config)
+        self.limits = SubmissionFiles(config=self.config)
         self.log = log or logging.getLogger("autograder.grading")
         self._capture = _Capture()
         self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
@@ -456,8 +445,30 @@ class Grader:
             record.unlink()  # from now on this submission is not done until a new record exists
         except FileNotFoundError:
             pass
-        folder = Path(cd.format_path(cd.submitted_directory, student, assignment))
-        result = GradeResult(assignment, student, FAILED, fingerprint=submission_fingerprint(folder))
+        submitted = Path(cd.format_path(cd.submitted_directory, student, assignment))
+        # nbgrader reads a staged copy holding only the submission's own regular files
+        # (autograder.intake): never a link, FIFO or device a student planted beside the notebook.
+        stage = Path(tempfile.mkdtemp(prefix="autograder-stage-"))
+        try:
+            folder = stage / student / assignment
+            try:
+                intake = take_in(submitted, folder, self.limits)
+            except SubmissionRefused as e:
+                result = GradeResult(assignment, student, FAILED, reason=str(e))
+            else:
+                result = GradeResult(
+                    assignment, student, FAILED, fingerprint=fingerprint(folder), ignored=intake.ignored
+                )
+                cd.submitted_directory = str(stage)
+                self._grade_staged(cd, assignment, student, folder, result)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        result.seconds = time.monotonic() - t0
+        result.finished_at = time.time()
+        _write_atomically(record, result.to_json())
+        return result
+
+    def _grade_staged(self, cd, assignment: str, student: str, folder: Path, result: GradeResult) -> None:
         problem = self._preflight(assignment, folder)
         notes = _format_notes(folder)
         if problem is None:
@@ -475,10 +486,6 @@ class Grader:
                 result.reason = "; ".join(filter(None, [notes, result.reason]))
         else:
             result.status, result.reason = problem
-        result.seconds = time.monotonic() - t0
-        result.finished_at = time.time()
-        _write_atomically(record, result.to_json())
-        return result
 
     def _preflight(self, assignment: str, folder: Path) -> tuple[str, str] | None:
         """(status, reason) when nbgrader cannot grade this submission, None when it can try."""

@@ -147,9 +147,12 @@ def _warden(kernel: int, uid: int | None) -> None:
         os._exit(70)
 
 
+def _enc(s: str | None) -> bytes | None:
+    return None if s is None else s.encode()
+
+
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: None if s is None else s.encode())
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+    _check(_libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)), f"mount {target}")
 
 
 def _private_dir(parent: str, own: str, fd: int) -> None:
@@ -167,7 +170,7 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+    _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
 
 
 def _drop_privileges(uid: int | None) -> None:

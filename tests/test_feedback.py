@@ -14,8 +14,8 @@ from nbformat.v4 import new_code_cell, new_output
 from autograder.batch import grade_batch
 from autograder.coursedir import CourseDir, read_notebook
 from autograder.feedback import HideHiddenTests, generate_feedback
-from autograder.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.nbgrader_cli import run_nbgrader
+from autograder.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.synth import fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 
@@ -139,7 +139,8 @@ def graded(built_course, tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         nb = fill_in(release, answers)
         if student == "leak":  # a cell of their own after the test prints what was kept
-            at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == EX1_TEST)
+            ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+            at = ids.index(EX1_TEST)
             nb.cells.insert(at + 1, new_code_cell("print(LEAKED)\nprint(_i, _ii, _iii)"))
         nbformat.write(nb, path)
     summary = grade_batch(root, [FIRST.id], workers=2, progress=False)
@@ -202,7 +203,8 @@ def test_no_route_brings_hidden_test_code_into_outputs_or_feedback(graded):
     assert r.scores() == results["sol"].scores()
     assert any("hidden-test code" in f for f in r.flags), r.flags
     generate_feedback(course.root, [FIRST.id], ["leak"])
-    page = (course.root / "feedback" / "leak" / FIRST.id / FIRST.notebook.replace(".ipynb", ".html")).read_text()
+    page = course.root / "feedback" / "leak" / FIRST.id / FIRST.notebook.replace(".ipynb", ".html")
+    page = page.read_text()
     text = " ".join(visible_text(page).split())
     assert [s for s in secrets if " ".join(s.split()) in text] == []
 
@@ -230,7 +232,8 @@ def test_feedback_has_no_hidden_test_code_but_the_hidden_asserts_message(graded)
 
     # ... ours does not, and keeps the hidden assert's outcome and message.
     summary = generate_feedback(course.root, [FIRST.id])
-    assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "leak", "sol"] and not summary.failed
+    assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "leak", "sol"]
+    assert not summary.failed
     ours = visible_text(feedback.read_text())
     assert [s for s in secrets if s in ours] == []
     assert "BEGIN HIDDEN TESTS" not in ours and "hidden tests ran here" in ours

@@ -48,7 +48,8 @@ def copy_nb(nb):
 def cell_after(grade_id: str, source: str) -> Callable:
     def spoil(nb):
         nb = copy_nb(nb)
-        at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+        at = ids.index(grade_id)
         nb.cells.insert(at + 1, nbformat.v4.new_code_cell(source))
         return nb
 
@@ -175,7 +176,7 @@ def make_bias(units):
 CASES = [
     Case("fork_server_memory", "write the fork server's memory through /proc/<ppid>/mem",
          cell_after(FIRST_ANSWER, WRITE_SERVER_MEMORY), "solution", False, "nothing: blocked"),
-    Case("outlive_and_kill_next", "a process that keeps forking outlives its notebook and kills the next kernel",
+    Case("outlive_and_kill_next", "a process that keeps forking outlives its notebook, kills the next kernel",
          cell_after(FIRST_ANSWER, OUTLIVE_AND_KILL), "solution", False, "waits for the next kernel"),
     Case("tmp_channel", "leave answers in /tmp for the next student; list the other kernels' folders",
          cell_after(FIRST_ANSWER, TMP_CHANNEL), "solution", False, "neighbours: blocked"),

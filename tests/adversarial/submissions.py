@@ -17,16 +17,22 @@ spoiling cell sits before every test cell), a number, or "solution-minus:<exerci
 solution's score less that exercise's points).
 
 Every expectation was observed by tests/adversarial/test_adversarial_grading.py (cell timeout
-10 s, 64 tasks per sandbox).
+10 s, 64 tasks per sandbox). Files beside the notebook (links, FIFOs, devices ...) are made by
+functions (`Entry`): the runner calls them with the path and the course.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
+
+from autograder.coursedir import CourseDir
 
 ASSIGNMENT = "01_creating_variables"
 NOTEBOOK = "creating_variables.ipynb"
@@ -40,13 +46,19 @@ class Expect:
     score: str | float  # see the module docstring
     flagged: bool = False  # the guard flagged it for review
     note: str = ""  # what the reason/feedback must mention (substring), if anything
+    ignored: str = ""  # what the grading record's list of files not taken in must mention
+
+
+# A file to submit: its bytes, or a function that makes it (a link, a FIFO ...) at the given path,
+# given the course being graded.
+Entry = bytes | Callable[[Path, CourseDir], None]
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     what: str
-    build: Callable[[nbformat.NotebookNode], dict[str, bytes]]  # solution nb -> files to submit
+    build: Callable[[nbformat.NotebookNode], dict[str, Entry]]  # solution nb -> files to submit
     expect: Expect
     tags: tuple[str, ...] = field(default_factory=tuple)
 
@@ -207,9 +219,56 @@ def _test_cell_demoted(nb) -> dict[str, bytes]:
     return {NOTEBOOK: _nb(nb)}
 
 
-def _symlink_to_source(nb) -> dict[str, bytes]:
-    # Built by the runner as a symlink (a mapping value of None means "link to ../../../source").
-    return {NOTEBOOK: _nb(nb), "solutions.ipynb": None}
+# --- files beside the notebook that must bring nothing in (autograder/intake.py) ---------------
+# The notebook reads every file in its working directory; only the honest data file may be there.
+LOOK = """
+import os
+seen = {}
+for name in sorted(os.listdir('.')):
+    try:
+        with open(name, 'rb') as f:
+            seen[name] = len(f.read(1_000_000))
+    except OSError as e:
+        seen[name] = type(e).__name__
+print('files here:', seen)
+"""
+DATA = b"a,b\n1,2\n"
+ONLY_DATA = "files here: {'data.csv': 8}"
+
+
+def _beside(**entries: Entry) -> Callable:
+    """The solution (plus the LOOK cell), an honest data file, and `entries` beside it."""
+    return lambda nb: {NOTEBOOK: _nb(_with_cell_after(nb, FIRST_ANSWER, LOOK)), "data.csv": DATA, **entries}
+
+
+def _link_to(target: Callable[[CourseDir], Path | str]) -> Entry:
+    return lambda path, course: os.symlink(target(course), path)
+
+
+def _fifo(path: Path, course) -> None:
+    os.mkfifo(path)
+
+
+def _device(path: Path, course) -> None:
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero (the tests run as root)
+
+
+def _hard_link_to_source(path: Path, course) -> None:
+    os.link(course.root / "source" / ASSIGNMENT / NOTEBOOK, path)
+
+
+def _many_files(path: Path, course) -> None:
+    path.mkdir()
+    for i in range(10_000):
+        (path / f"f{i}.txt").write_bytes(b"x")
+
+
+def _sparse_2gb(path: Path, course) -> None:
+    with open(path, "wb") as f:
+        f.truncate(2 * 10**9)
+
+
+SOURCE_NOTEBOOK = _link_to(lambda c: c.root / "source" / ASSIGNMENT / NOTEBOOK)
 
 
 CASES: list[Case] = [
@@ -222,8 +281,34 @@ CASES: list[Case] = [
          Expect("graded", "solution", note="others visible: []"), ("sandbox",)),
     Case("network", "connect to a port on the grader's loopback", _cell(NETWORK),
          Expect("graded", "solution", note="network: ConnectionRefusedError"), ("sandbox",)),
-    Case("symlink_to_source", "submit a symlink to the instructor's notebook as a data file",
-         _symlink_to_source, Expect("graded", "solution"), ("sandbox",)),
+    # --- files beside the notebook: only its own regular files come in; the honest data file does
+    Case("symlink_to_source", "a symlink to the instructor's notebook (solutions, hidden tests)",
+         _beside(**{"solutions.ipynb": SOURCE_NOTEBOOK}),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="solutions.ipynb is a symbolic link"),
+         ("files",)),
+    Case("symlink_to_gradebook", "a symlink to the gradebook",
+         _beside(**{"grades.db": _link_to(lambda c: c.root / "gradebook.db")}),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="grades.db is a symbolic link"), ("files",)),
+    Case("symlink_to_system_file", "a symlink to /etc/passwd, and a dangling one",
+         _beside(passwd=_link_to(lambda c: "/etc/passwd"), gone=_link_to(lambda c: "/nonexistent")),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="passwd is a symbolic link"), ("files",)),
+    Case("symlink_to_other_student", "a relative symlink to another student's submission folder",
+         _beside(friend=_link_to(lambda c: f"../../honest/{ASSIGNMENT}")),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="friend is a symbolic link"), ("files",)),
+    Case("fifo", "a FIFO (reading it would block for ever)", _beside(pipe=_fifo),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="pipe is a FIFO"), ("files",)),
+    Case("device_file", "a character device (a copy of /dev/zero)", _beside(zero=_device),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="zero is a device file"), ("files",)),
+    Case("hard_link", "a hard link to the instructor's notebook",
+         _beside(**{"copy.ipynb": _hard_link_to_source}),
+         Expect("graded", "solution", note=ONLY_DATA, ignored="copy.ipynb is a hard link to a file outside"),
+         ("files",)),
+    Case("newline_in_name", "a file whose name holds a newline", _beside(**{"bad\nname.txt": b"x"}),
+         Expect("failed", "zero", note="control character"), ("files",)),
+    Case("ten_thousand_files", "10,000 small files in a folder", _beside(many=_many_files),
+         Expect("failed", "zero", note="more than 1000 files"), ("files",)),
+    Case("sparse_2gb", "a 2 GB sparse file", _beside(**{"big.bin": _sparse_2gb}),
+         Expect("failed", "zero", note="over the limit of 100 MB"), ("files",)),
     # --- exhausting resources: the notebook stops, the machine and the other students do not ---
     Case("fork_loop", "fork children until refused, then wait for them: the process limit stops the "
          "forks, the cell is interrupted at the cell time limit, the honest answers keep their points "
@@ -240,16 +325,18 @@ CASES: list[Case] = [
          _cell(BIG_OUTPUT), Expect("graded", "solution", note="truncated"), ("resources",)),
     Case("ten_thousand_cells", "10,000 extra cells", _ten_thousand_cells,
          Expect("graded", "solution"), ("resources",)),
-    Case("daemon", "a setsid child that outlives the kernel (killed before the next kernel)",
+    Case("daemon", "a setsid child that would outlive the kernel (it dies with the kernel's PID namespace)",
          _cell(DAEMON), Expect("graded", "solution"), ("resources",)),
     # --- tampering with tests in the kernel: those tests score 0, the submission is flagged ---
     Case("monkeypatch_helpers", "replace np.testing.assert_allclose and np.allclose: the next test cell "
          "(ex1's) scores 0 and is flagged, later tests run with the helpers restored",
          _cell(MONKEYPATCH), Expect("graded", "solution-minus:ex1", flagged=True, note="was replaced"),
          ("guard",)),
-    Case("ipython_hooks", "set_custom_exc and an input transformer that blanks every later cell (the "
-         "guard's own checks too: every test is untrusted)", _cell(HOOKS),
-         Expect("graded", "zero", flagged=True, note="set_custom_exc"), ("guard",)),
+    Case("ipython_hooks", "set_custom_exc and an input transformer that blanks every later cell: the "
+         "guard's checks never pass through transformers; it removes both before ex1's test, which "
+         "scores 0 and is flagged, and the later tests run as written",
+         _cell(HOOKS), Expect("graded", "solution-minus:ex1", flagged=True, note="set_custom_exc"),
+         ("guard",)),
     # --- malformed submissions: FAILED with a clear reason, nothing else affected ---
     Case("invalid_json", "not JSON", lambda nb: {NOTEBOOK: b'{"cells": [}'},
          Expect("failed", "zero", note="invalid JSON"), ("format",)),

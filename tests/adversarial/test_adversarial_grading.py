@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -85,11 +86,11 @@ def graded(built_course, tmp_path_factory):
     for case in CASES:
         folder = root / "submitted" / f"adv_{case.name}" / ASSIGNMENT
         folder.mkdir(parents=True)
-        for name, data in case.build(solution).items():
-            if data is None:  # a symlink to the instructor's notebook
-                os.symlink(course.source_notebook(a), folder / name)
+        for name, entry in case.build(solution).items():
+            if callable(entry):  # a link, a FIFO, a device ... made in place
+                entry(folder / name, course)
             else:
-                (folder / name).write_bytes(data)
+                (folder / name).write_bytes(entry)
     protected = ["source", "release", "nbgrader_config.py", f"submitted/{HONEST}"]
     before = tree_hash(root, protected)
     honest_alone = _record(course, HONEST)
@@ -146,11 +147,25 @@ def test_case_gets_its_expected_outcome(graded, case: Case):
     else:
         assert rec.score == e.score, detail
     assert bool(rec.flags) == e.flagged, detail
+    if e.ignored:
+        assert any(e.ignored in why for why in rec.ignored), rec.ignored
     if e.note and e.status == "failed":
         assert e.note in rec.reason, detail
     elif e.note:  # what the notebook showed (its autograded copy) or why it stopped
         nb = graded["course"].root / "autograded" / f"adv_{case.name}" / ASSIGNMENT / NOTEBOOK
         assert e.note in shown(nb) or e.note in rec.reason, detail
+
+
+def test_only_regular_files_reach_the_autograded_folders(graded):
+    """Whatever was beside a notebook, autograded/ holds regular files only (nbgrader copied it
+    from the grader's staged copy), and none of them is a copy of a course file."""
+    root = graded["course"].root
+    secret = (root / "source" / ASSIGNMENT / NOTEBOOK).read_bytes()
+    for path in (root / "autograded").rglob("*"):
+        st = path.lstat()
+        assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), path
+        if path.is_file() and path.suffix == ".ipynb":
+            assert path.read_bytes() != secret, path
 
 
 def shown(path: Path) -> str:

@@ -35,7 +35,8 @@ def diagnostic_output(nb) -> str:
 def batch(built_course, tmp_path_factory):
     require_bwrap()
     root = tmp_path_factory.mktemp("isolation") / "course"
-    shutil.copytree(built_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback"))
+    skip = shutil.ignore_patterns("submitted", "autograded", "feedback")
+    shutil.copytree(built_course.root, root, ignore=skip)
     course = CourseDir(root)
     a = assignment(ASSIGNMENT)
     solution = fill_in(
