@@ -106,7 +106,11 @@ def _reply(sock: socket.socket, payload: dict, fds: list[int] | None = None) -> 
 def _run_kernel(req: dict, sock: socket.socket, server_pid: int, in_own_pid_ns: bool) -> int:
     """In the forked child: become the kernel. Returns the exit code (never raises)."""
     isolation = req.get("isolation")
-    os.setsid()
+    # A new session, so that signals to the kernel's group reach what it started. Not for a kernel
+    # that is pid 1 of its own namespace: its group would be 1 there, and ipykernel's interrupt
+    # (killpg of the kernel's own group) would become kill(-1), which never reaches pid 1.
+    if not in_own_pid_ns:
+        os.setsid()
     _set_pdeathsig(signal.SIGKILL)
     # The server died between fork and prctl? (An isolated child has no visible parent; if the
     # server is gone, so is the sandbox's PID namespace and the child with it.)

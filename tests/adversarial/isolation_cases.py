@@ -93,30 +93,32 @@ for pid in sorted({os.getppid(), *(int(p) for p in os.listdir("/proc") if p.isdi
 print("wrote into", done if done else "nothing: blocked")
 """
 
-OUTLIVE_AND_KILL = """
+OUTLIVE_AND_KILL = '''
+import os, subprocess, sys
+# A small process (fast to fork) that forks for ever, so its pid keeps changing: a one-shot
+# sweep of /proc that kills leftovers misses it. It then kills every new session leader it sees
+# (the next student's kernel), for 90 s.
+SURVIVOR = """
 import os, signal, time
-kernel_sid = os.getsid(0)
-if os.fork() == 0:
-    try:  # a copy of the kernel: never let it return into the kernel's code
-        os.setsid()
-        mine = os.getsid(0)
-        known = {int(p) for p in os.listdir("/proc") if p.isdigit()}
-        end = time.time() + 90
-        while time.time() < end:
-            if os.fork() != 0:  # a new pid every round: a one-shot sweep of /proc misses it
-                os._exit(0)
-            for p in os.listdir("/proc"):
-                if p.isdigit() and int(p) not in known:
-                    try:
-                        if os.getsid(int(p)) == int(p) and os.getsid(int(p)) not in (mine, kernel_sid):
-                            os.kill(int(p), signal.SIGKILL)  # a new session leader: the next kernel
-                    except OSError:
-                        pass
-            time.sleep(0.05)
-    finally:
+mine, known, n = os.getsid(0), {int(p) for p in os.listdir("/proc") if p.isdigit()}, 0
+end = time.time() + 90
+while time.time() < end:
+    if os.fork() != 0:
         os._exit(0)
-print("a process that keeps forking now waits for the next kernel")
+    n += 1
+    if n % 20 == 0:
+        for p in os.listdir("/proc"):
+            if p.isdigit() and int(p) not in known:
+                try:
+                    if os.getsid(int(p)) == int(p) != mine:
+                        os.kill(int(p), signal.SIGKILL)
+                except OSError:
+                    pass
 """
+subprocess.Popen([sys.executable, "-c", SURVIVOR], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("a process that keeps forking now waits for the next kernel")
+'''
 
 TMP_CHANNEL = """
 import os
@@ -150,10 +152,13 @@ get_ipython().input_transformers_cleanup.append(forge)
 
 SELF_UNDOING_PATCH = '''def variable_from_numpy(array):
     """Return a float32 tf.Variable holding the values of the NumPy `array`."""
-    real = np.testing.assert_allclose
-    def fake(*args, **kwargs):
-        np.testing.assert_allclose = real  # gone before the test cell ends
-    np.testing.assert_allclose = fake
+    import linecache, sys
+    caller = "".join(linecache.getlines(sys._getframe(1).f_code.co_filename))
+    if "assert_allclose" in caller:  # called by the test: fake its next check, then put it back
+        real = np.testing.assert_allclose
+        def fake(*args, **kwargs):
+            np.testing.assert_allclose = real  # gone before the test cell ends
+        np.testing.assert_allclose = fake
     return tf.Variable(array * 2, dtype=tf.float32)  # wrong values
 '''
 

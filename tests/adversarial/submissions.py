@@ -224,7 +224,7 @@ def _test_cell_demoted(nb) -> dict[str, bytes]:
 LOOK = """
 import os
 seen = {}
-for name in sorted(os.listdir('.')):
+for name in sorted(n for n in os.listdir('.') if not n.startswith('.')):  # not IPython's own
     try:
         with open(name, 'rb') as f:
             seen[name] = len(f.read(1_000_000))
