@@ -158,6 +158,11 @@ def ema_update(average, x, decay):
 def ema_update(average, x, decay):
     return average.assign(decay * average + (1.0 - decay) * x, read_value=False)
 '''),
+    dict(cell="ex5_ema_update", why="hard-codes the decay 0.9 of the example", source='''
+def ema_update(average, x, decay):
+    average.assign(0.9 * average + 0.1 * x)
+    return average
+'''),
     # --- ex6 step_counter ----------------------------------------------------------------
     dict(cell="ex6_step_counter", why="self.count = self.count + by rebinds the attribute", source='''
 class StepCounter(tf.Module):
