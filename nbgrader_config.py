@@ -28,6 +28,7 @@ c.CourseDirectory.ignore = [
     "feedback",
     ".*",
     "mutants.py",
+    "alternatives.py",
 ]
 
 # --- releasing ----------------------------------------------------------------------------

@@ -13,7 +13,18 @@ per grade cell as nbgrader's ``determine_grade`` stores them in the gradebook):
   ``source/<assignment>/mutants.py`` (entry NN, 1-based). Must lose points on the exercise of
   that cell (*caught*; otherwise *escaped*) and on no other exercise (otherwise a *cascade*:
   exercises must be independent, a wrong answer costs the points of its own exercise only).
-* Every autograded exercise must have at least `MIN_MUTANTS` mutants.
+* ``alternatives-K``: the solution with the K-th valid answer of EVERY exercise from
+  ``source/<assignment>/alternatives.py`` (other APIs, orders, types the task allows) in place of
+  the instructor's. Every alternative must score full points on its exercise and leave the
+  others untouched, so one notebook holds the K-th alternatives of all exercises and must score
+  full marks: two or three notebooks per assignment, not one per alternative. Only when it loses
+  points (or cannot be graded) is each of its alternatives graded alone (``alternative-NN``, the
+  solution with entry NN) to name the culprit: an alternative that loses points alone is
+  *rejected* (the fix is a better test or a clearer task, never deleting the alternative); if
+  each scores full points alone, the alternatives *interfere* (an exercise depends on another's
+  answer).
+* Every autograded exercise must have at least `MIN_MUTANTS` mutants and `MIN_ALTERNATIVES`
+  alternatives.
 
 Silent failures. A failing test cell must tell the student what is wrong. What a student sees
 of a failing test cell is its error: ``ExceptionName: message`` under a traceback. The rule:
@@ -32,8 +43,9 @@ of a failing test cell is its error: ``ExceptionName: message`` under a tracebac
 * points lost with no error at all (nbgrader gives 0 to a cell that wrote to stderr, or partial
   credit): SILENT, the cell looks passed but scores less. A gate failure.
 
-The gate fails (exit 1) on any escaped mutant, cascade, silent failure, imperfect solution,
-release that scores, too few mutants, unusable mutant or grading error, naming each one.
+The gate fails (exit 1) on any escaped mutant, cascade, rejected or interfering alternative,
+silent failure, imperfect solution, release that scores, too few mutants or alternatives,
+unusable mutant or alternative, or grading error, naming each one.
 """
 
 from __future__ import annotations
@@ -56,10 +68,20 @@ from autograder.coursedir import (
     exercise_points,
     read_notebook,
 )
-from autograder.synth import Mutant, fill_in, load_mutants, solution_answers, write_submission
+from autograder.synth import (
+    Alternative,
+    Mutant,
+    alternatives_file,
+    fill_in,
+    load_alternatives,
+    load_mutants,
+    solution_answers,
+    write_submission,
+)
 from course.syllabus import Assignment
 
 __all__ = [
+    "MIN_ALTERNATIVES",
     "MIN_MUTANTS",
     "CellOutcome",
     "CheckReport",
@@ -72,6 +94,7 @@ __all__ = [
 ]
 
 MIN_MUTANTS = 3
+MIN_ALTERNATIVES = 2
 # Every kind of problem, in the order the report lists them.
 PROBLEM_KINDS = (
     "grading error",
@@ -79,10 +102,14 @@ PROBLEM_KINDS = (
     "release scores",
     "escaped",
     "cascade",
+    "rejected alternative",
+    "alternatives interfere",
     "silent",
     "flagged",
     "too few mutants",
+    "too few alternatives",
     "bad mutant",
+    "bad alternative",
 )
 SOLUTION, RELEASE = "solution", "release"
 
@@ -96,6 +123,16 @@ STUB = "stub"  # NotImplementedError from the release's code stub
 def mutant_student(index: int) -> str:
     """The synthetic student id of mutant `index` (1-based position in mutants.py)."""
     return f"mutant-{index:02d}"
+
+
+def alternative_set_student(k: int) -> str:
+    """The synthetic student id of the K-th alternatives of every exercise (K 1-based)."""
+    return f"alternatives-{k}"
+
+
+def alternative_student(index: int) -> str:
+    """The synthetic student id of alternative `index` alone (1-based position in alternatives.py)."""
+    return f"alternative-{index:02d}"
 
 
 # --- one failing cell ----------------------------------------------------------------------------
@@ -153,22 +190,36 @@ class RunOutcome:
     """One synthetic submission of an assignment, graded."""
 
     assignment: str
-    student: str  # SOLUTION, RELEASE or mutant-NN
+    student: str  # SOLUTION, RELEASE, mutant-NN, alternatives-K or alternative-NN
     mutant: Mutant | None = None
     index: int = 0  # position of the mutant in mutants.py (1-based)
     cells: list[CellOutcome] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""  # the grader could not grade it
     flags: list[str] = field(default_factory=list)  # what the tamper guard saw (a false alarm here)
+    # the valid answers it holds: (position in alternatives.py, alternative); one, or a whole set
+    alternatives: tuple[tuple[int, Alternative], ...] = ()
+    set_index: int = 0  # K of alternatives-K (0: not a set)
 
     @property
     def label(self) -> str:
-        if self.mutant is None:
-            return self.student
-        return f"mutant #{self.index} [{self.mutant.cell}] ({self.mutant.why})"
+        if self.mutant is not None:
+            return f"mutant #{self.index} [{self.mutant.cell}] ({self.mutant.why})"
+        if self.set_index:
+            members = ", ".join(f"#{i} [{alt.cell}]" for i, alt in self.alternatives)
+            return f"alternatives set {self.set_index} ({members})"
+        if self.alternatives:
+            ((i, alt),) = self.alternatives
+            return f"alternative #{i} [{alt.cell}] ({alt.why})"
+        return self.student
 
     def failed_cells(self) -> list[CellOutcome]:
         return [c for c in self.cells if c.failed]
+
+    @property
+    def full_marks(self) -> bool:
+        """Graded, not flagged, and every autograded cell scored all its points."""
+        return bool(self.cells) and not self.error and not self.flags and not self.failed_cells()
 
 
 @dataclass(frozen=True)
@@ -192,6 +243,8 @@ class ExerciseRow:
     crash_only: int  # caught, but only by an error (with a message) that is not an assert
     points: float
     seconds: float  # grading time of this exercise's mutants (summed over workers)
+    accepted: int = 0  # alternatives that scored full points
+    alternatives: int = 0  # alternatives listed in alternatives.py
 
 
 @dataclass
@@ -222,10 +275,42 @@ class _Plan:
     notebook: str  # notebook name without .ipynb
     points: dict[str, float]  # exercise -> autograded points
     mutants: list[tuple[int, Mutant]]
+    alternatives: list[tuple[int, Alternative]] = field(default_factory=list)
+    release: nbformat.NotebookNode | None = None  # to write the alternatives graded one by one
+    answers: dict[str, str] = field(default_factory=dict)  # the instructor's, by grade id
+
+    @property
+    def alternative_sets(self) -> list[list[tuple[int, Alternative]]]:
+        """Set K holds the K-th alternative of every exercise that has one (file order)."""
+        by_exercise: dict[str | None, list[tuple[int, Alternative]]] = {}
+        for i, alt in self.alternatives:
+            by_exercise.setdefault(alt.exercise, []).append((i, alt))
+        depth = max((len(alts) for alts in by_exercise.values()), default=0)
+        return [[alts[k] for alts in by_exercise.values() if k < len(alts)] for k in range(depth)]
+
+    def write_alternative(self, course: CourseDir, index: int, alt: Alternative) -> None:
+        """The solution with alternative `index` alone, as submission alternative-NN."""
+        answers = {**self.answers, alt.cell: alt.source}
+        write_submission(course, self.assignment, alternative_student(index), fill_in(self.release, answers))
 
 
-def _prepare(course: CourseDir, a: Assignment, min_mutants: int, problems: list[Problem]) -> _Plan:
-    """Write the solution, release and mutant submissions of `a` into the course's submitted/."""
+def _usable(kind: str, i: int, cell: str, exercise: str | None, answers, points, problems, a_id) -> bool:
+    """Does answer #i of mutants.py/alternatives.py target a solution cell of an autograded exercise?"""
+    if cell not in answers:
+        problems.append(Problem(a_id, f"bad {kind}", f"{kind} #{i} targets {cell!r}, not a solution cell"))
+        return False
+    if exercise not in points:
+        problems.append(
+            Problem(a_id, f"bad {kind}", f"{kind} #{i} targets {cell!r}, outside an autograded exercise")
+        )
+        return False
+    return True
+
+
+def _prepare(
+    course: CourseDir, a: Assignment, min_mutants: int, problems: list[Problem], min_alternatives: int = 0
+) -> _Plan:
+    """Write the solution, release, mutant and alternative-set submissions of `a` into submitted/."""
     source = read_notebook(course.source_notebook(a))
     release = read_notebook(course.release_notebook(a))
     answers = solution_answers(source)
@@ -234,35 +319,48 @@ def _prepare(course: CourseDir, a: Assignment, min_mutants: int, problems: list[
     write_submission(course, a, RELEASE, release)
     mutants: list[tuple[int, Mutant]] = []
     for i, m in enumerate(load_mutants(course.mutants_file(a)), start=1):
-        if m.cell not in answers:
-            problems.append(
-                Problem(a.id, "bad mutant", f"mutant #{i} targets {m.cell!r}, not a solution cell")
-            )
-            continue
-        if m.exercise not in points:
-            problems.append(
-                Problem(a.id, "bad mutant", f"mutant #{i} targets {m.cell!r}, outside an autograded exercise")
-            )
-            continue
-        write_submission(course, a, mutant_student(i), fill_in(release, {**answers, m.cell: m.source}))
-        mutants.append((i, m))
+        if _usable("mutant", i, m.cell, m.exercise, answers, points, problems, a.id):
+            write_submission(course, a, mutant_student(i), fill_in(release, {**answers, m.cell: m.source}))
+            mutants.append((i, m))
+    alternatives = [
+        (i, alt)
+        for i, alt in enumerate(load_alternatives(alternatives_file(course, a)), start=1)
+        if _usable("alternative", i, alt.cell, alt.exercise, answers, points, problems, a.id)
+    ]
+    plan = _Plan(a, Path(a.notebook).stem, points, mutants, alternatives, release, answers)
+    for k, members in enumerate(plan.alternative_sets, start=1):
+        chosen = {alt.cell: alt.source for _, alt in members}
+        write_submission(course, a, alternative_set_student(k), fill_in(release, {**answers, **chosen}))
     for ex in points:
-        n = sum(1 for _, m in mutants if m.exercise == ex)
-        if n < min_mutants:
-            problems.append(
-                Problem(
-                    a.id,
-                    "too few mutants",
-                    f"{ex} has {n} mutant(s) in mutants.py, needs at least {min_mutants}",
+        for kind, listed, needed, file in (
+            ("mutants", mutants, min_mutants, "mutants.py"),
+            ("alternatives", alternatives, min_alternatives, "alternatives.py"),
+        ):
+            n = sum(1 for _, m in listed if m.exercise == ex)
+            if n < needed:
+                problems.append(
+                    Problem(
+                        a.id,
+                        f"too few {kind}",
+                        f"{ex} has {n} {kind[:-1]}(s) in {file}, needs at least {needed}",
+                    )
                 )
-            )
-    return _Plan(a, Path(a.notebook).stem, points, mutants)
+    return plan
 
 
-def _outcome(course: CourseDir, plan: _Plan, result, mutant: tuple[int, Mutant] | None) -> RunOutcome:
+def _outcome(
+    course: CourseDir,
+    plan: _Plan,
+    result,
+    mutant: tuple[int, Mutant] | None = None,
+    *,
+    alternatives: Sequence[tuple[int, Alternative]] = (),
+    set_index: int = 0,
+) -> RunOutcome:
     """Per-cell scores (from the gradebook) and failure kinds (from the autograded notebook)."""
     a = plan.assignment
-    run = RunOutcome(a.id, result.student, seconds=result.seconds)
+    run = RunOutcome(a.id, result.student, seconds=result.seconds, alternatives=tuple(alternatives))
+    run.set_index = set_index
     if mutant is not None:
         run.index, run.mutant = mutant
     if not result.ok:
@@ -367,6 +465,45 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
             silent(run)
         report.rows.append(row)
 
+    rows = {row.exercise: row for row in report.rows if row.assignment == a}
+    for _, alt in plan.alternatives:
+        rows[alt.exercise].alternatives += 1
+    for k, members in enumerate(plan.alternative_sets, start=1):
+        together = runs.get(alternative_set_student(k))
+        if together is not None and together.full_marks:
+            for _, alt in members:
+                rows[alt.exercise].accepted += 1
+            continue
+        graded(alternative_set_student(k))  # a grading error or a flag of the set is a problem too
+        alone_ok = True
+        for i, alt in members:
+            run = graded(alternative_student(i))
+            if run is None:
+                alone_ok = False
+                continue
+            if run.full_marks:
+                rows[alt.exercise].accepted += 1
+                continue
+            alone_ok = False
+            lost = "; ".join(
+                f"{c.grade_id} scores {c.score:g}/{c.max_score:g}: {c.message}" for c in run.failed_cells()
+            )
+            problems.append(
+                Problem(
+                    a, "rejected alternative", f"{run.label} is a valid answer to {alt.exercise}, but {lost}"
+                )
+            )
+        if alone_ok and together is not None and not together.error:
+            where = "; ".join(f"{c.grade_id} ({c.message})" for c in together.failed_cells())
+            problems.append(
+                Problem(
+                    a,
+                    "alternatives interfere",
+                    f"{together.label} loses points on {where}, although each alternative alone "
+                    "scores full points: an exercise's test depends on another exercise's answer",
+                )
+            )
+
 
 def check_course(
     course_root: str | Path,
@@ -374,6 +511,7 @@ def check_course(
     *,
     workers: int = 2,
     min_mutants: int = MIN_MUTANTS,
+    min_alternatives: int = MIN_ALTERNATIVES,
     workdir: str | Path | None = None,
     progress: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
@@ -402,25 +540,59 @@ def check_course(
         log(f"building {len(assignments)} assignment(s) in {course.root} ...")
         build(course, list(assignments), log=lambda *_: None)
         report.build_seconds = time.monotonic() - t0
-        plans = {a.id: _prepare(course, a, min_mutants, report.problems) for a in assignments}
-        n = sum(2 + len(p.mutants) for p in plans.values())
+        plans = {
+            a.id: _prepare(course, a, min_mutants, report.problems, min_alternatives) for a in assignments
+        }
+        n = sum(2 + len(p.mutants) + len(p.alternative_sets) for p in plans.values())
         log(f"grading {n} notebooks with {workers} worker(s) ...")
         t1 = time.monotonic()
         summary = grade_batch(
             course.root, [a.id for a in assignments], workers=workers, force=True, progress=progress
         )
-        report.grade_seconds = time.monotonic() - t1
         results = {(r.assignment, r.student): r for r in summary.results}
+        runs_of: dict[str, dict[str, RunOutcome]] = {}
+        alone: dict[str, list[str]] = {}  # assignment -> alternatives to grade one by one
         for a in assignments:
             plan = plans[a.id]
             mutant_of = {mutant_student(i): (i, m) for i, m in plan.mutants}
-            runs: dict[str, RunOutcome] = {}
+            runs = runs_of[a.id] = {}
             for student in [SOLUTION, RELEASE, *mutant_of]:
                 r = results.get((a.id, student))
                 if r is not None:
                     runs[student] = _outcome(course, plan, r, mutant_of.get(student))
+            for k, members in enumerate(plan.alternative_sets, start=1):
+                r = results.get((a.id, alternative_set_student(k)))
+                if r is not None:
+                    runs[r.student] = _outcome(course, plan, r, alternatives=members, set_index=k)
+                if r is None or not runs[r.student].full_marks:
+                    for i, alt in members:
+                        plan.write_alternative(course, i, alt)
+                        alone.setdefault(a.id, []).append(alternative_student(i))
+        if alone:
+            n = sum(len(v) for v in alone.values())
+            log(f"a set of alternatives lost points: grading its {n} alternative(s) one by one ...")
+            students = sorted({s for v in alone.values() for s in v})
+            summary = grade_batch(
+                course.root,
+                list(alone),
+                students=students,
+                workers=workers,
+                force=True,
+                explicit=False,
+                progress=progress,
+            )
+            for r in summary.results:
+                plan = plans[r.assignment]
+                if r.student not in alone.get(r.assignment, ()):
+                    continue
+                index = int(r.student.rsplit("-", 1)[1])
+                member = next((i, alt) for i, alt in plan.alternatives if i == index)
+                runs_of[r.assignment][r.student] = _outcome(course, plan, r, alternatives=[member])
+        report.grade_seconds = time.monotonic() - t1
+        for a in assignments:
+            runs = runs_of[a.id]
             report.runs.extend(runs.values())
-            _judge(plan, runs, report)
+            _judge(plans[a.id], runs, report)
     finally:
         if own_tmp:
             shutil.rmtree(base, ignore_errors=True)
@@ -445,19 +617,30 @@ def format_report(report: CheckReport, *, verbose: bool = False) -> list[str]:
     """The catch table, per-assignment totals, then every problem (one line each).
 
     `verbose`: first, every graded submission with its failing tests (`format_runs`)."""
-    head = f"{'assignment':26s} {'exercise':8s} {'caught':>9s} {'crash':>5s} {'points':>6s} {'time':>7s}"
+    head = (
+        f"{'assignment':26s} {'exercise':8s} {'mutants caught':>14s} {'crash':>5s} "
+        f"{'alternatives accepted':>21s} {'points':>6s} {'time':>7s}"
+    )
     lines = [*format_runs(report), ""] if verbose else []
     lines += [head, "-" * len(head)]
     for r in report.rows:
-        mark = "" if r.caught == r.total and r.total else "  <--"
+        ok = r.caught == r.total and r.total and r.accepted == r.alternatives and r.alternatives
         lines.append(
-            f"{r.assignment:26s} {r.exercise:8s} {f'{r.caught}/{r.total}':>9s} {r.crash_only:>5d} "
-            f"{r.points:>6g} {r.seconds:>6.1f}s{mark}"
+            f"{r.assignment:26s} {r.exercise:8s} {f'{r.caught}/{r.total}':>14s} {r.crash_only:>5d} "
+            f"{f'{r.accepted}/{r.alternatives}':>21s} {r.points:>6g} {r.seconds:>6.1f}s"
+            + ("" if ok else "  <--")
         )
     caught, total = sum(r.caught for r in report.rows), sum(r.total for r in report.rows)
+    accepted, alternatives = sum(r.accepted for r in report.rows), sum(r.alternatives for r in report.rows)
     lines.append("-" * len(head))
-    pct = f" ({100 * caught / total:.0f}%)" if total else ""
-    lines.append(f"{'all':26s} {'':8s} {f'{caught}/{total}':>9s}{pct}")
+
+    def pct(part: int, whole: int) -> str:
+        return f" ({100 * part / whole:.0f}%)" if whole else ""
+
+    lines.append(
+        f"{'all':26s} {'':8s} {f'{caught}/{total}':>14s}{pct(caught, total)} caught, "
+        f"{accepted}/{alternatives}{pct(accepted, alternatives)} alternatives accepted"
+    )
     for a, (sol, rel, mx) in report.totals.items():
         runs = [r for r in report.runs if r.assignment == a]
         mean = sum(r.seconds for r in runs) / len(runs) if runs else 0.0
@@ -471,13 +654,17 @@ def format_report(report: CheckReport, *, verbose: bool = False) -> list[str]:
         f"{report.workers} worker(s); build {report.build_seconds:.1f} s)"
     )
     lines.append("crash: mutants caught only by an error with a message that is not an assert (acceptable)")
+    lines.append(
+        "alternatives: valid answers of alternatives.py, graded K-th of every exercise together "
+        "(one by one only when that notebook loses points)"
+    )
     if report.problems:
         lines.append(f"FAILED: {len(report.problems)} problem(s)")
         order = {kind: i for i, kind in enumerate(PROBLEM_KINDS)}
         lines.extend(f"  {p}" for p in sorted(report.problems, key=lambda p: order.get(p.kind, len(order))))
     else:
         lines.append(
-            "OK: every solution scores full points, every release 0, every mutant is caught "
-            "on its own exercise only, every failing test explains itself"
+            "OK: every solution and every alternative scores full points, every release 0, every "
+            "mutant is caught on its own exercise only, every failing test explains itself"
         )
     return lines

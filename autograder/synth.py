@@ -2,7 +2,8 @@
 
 A submission starts from the *release* notebook (so nbgrader's checksums and cell ids are the
 ones students get) and fills solution cells with answers: the instructor's solutions, nothing
-(the blank release), or the wrong answers listed in `source/<assignment>/mutants.py`.
+(the blank release), the wrong answers listed in `source/<assignment>/mutants.py`, or the valid
+answers listed in `source/<assignment>/alternatives.py`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ class Mutant:
         return exercise_of(self.cell)
 
 
+@dataclass(frozen=True)
+class Alternative(Mutant):
+    """A valid answer other than the instructor's (another API, order or type the task allows):
+    `source` replaces solution cell `cell` and must earn every point."""
+
+
 def strip_markers(source: str) -> str:
     """The solution as a student would have typed it: the code without nbgrader's markers."""
     return "\n".join(line for line in source.splitlines() if not _MARKER.match(line))
@@ -65,15 +72,29 @@ def fill_in(release_nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbfor
     return nb
 
 
-def load_mutants(path: Path) -> list[Mutant]:
-    """The wrong answers listed in an assignment's mutants.py (a list of dicts named MUTANTS)."""
+def _load_answers(path: Path, name: str, kind: type[Mutant]) -> list:
     if not path.exists():
         return []
     try:
-        entries = runpy.run_path(str(path))["MUTANTS"]
-        return [Mutant(e["cell"], e["why"], e["source"].strip("\n")) for e in entries]
+        entries = runpy.run_path(str(path))[name]
+        return [kind(e["cell"], e["why"], e["source"].strip("\n")) for e in entries]
     except (KeyError, TypeError, SyntaxError) as e:
-        raise CourseError(f"{path}: expected MUTANTS = [dict(cell=, why=, source=), ...] ({e})") from None
+        raise CourseError(f"{path}: expected {name} = [dict(cell=, why=, source=), ...] ({e})") from None
+
+
+def load_mutants(path: Path) -> list[Mutant]:
+    """The wrong answers listed in an assignment's mutants.py (a list of dicts named MUTANTS)."""
+    return _load_answers(path, "MUTANTS", Mutant)
+
+
+def alternatives_file(course: CourseDir, a: Assignment) -> Path:
+    """source/<assignment>/alternatives.py, beside mutants.py."""
+    return course.mutants_file(a).with_name("alternatives.py")
+
+
+def load_alternatives(path: Path) -> list[Alternative]:
+    """The valid answers listed in an assignment's alternatives.py (a list named ALTERNATIVES)."""
+    return _load_answers(path, "ALTERNATIVES", Alternative)
 
 
 @dataclass(frozen=True)

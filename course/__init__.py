@@ -1,22 +1,8 @@
-"""The TensorFlow-variables course: its syllabus as data and the helpers its notebooks import.
+"""The TensorFlow-variables course as data, for the project's own tooling (`autograder`, tests).
 
-Notebooks start with::
-
-    import course
-    course.quiet_tensorflow()   # before `import tensorflow`
-    import tensorflow as tf
-    course.seed_everything(42)
+The notebooks do not import this package: a student may have a notebook alone.
 """
 
-from course.notebook import plot_defaults, quiet_tensorflow, seed_everything, split_cpu
 from course.syllabus import ASSIGNMENTS, Assignment, assignment
 
-__all__ = [
-    "ASSIGNMENTS",
-    "Assignment",
-    "assignment",
-    "plot_defaults",
-    "quiet_tensorflow",
-    "seed_everything",
-    "split_cpu",
-]
+__all__ = ["ASSIGNMENTS", "Assignment", "assignment"]

@@ -1,7 +1,7 @@
 """The authoring gate `python -m autograder check` fails, naming the culprit, when a hidden test
-is weakened, a test depends on another exercise, or a test fails without a message. The broken
-tests are made in a temporary copy of the course, never in source/; the gate on the real
-assignments is `make test`'s own step."""
+is weakened, a test depends on another exercise, a test fails without a message, or a test rejects
+an answer listed as valid in alternatives.py. The broken tests are made in a temporary copy of the
+course, never in source/; the gate on the real assignments is `make test`'s own step."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from autograder.check import ASSERT, CRASH, SILENT, STUB, classify_failure, format_report, format_runs
 from autograder.coursedir import REPO_ROOT, CourseDir, exercise_points, read_notebook
-from autograder.synth import load_mutants
+from autograder.synth import Alternative, alternatives_file, load_alternatives, load_mutants
 from course.syllabus import assignment
 
 pytestmark = pytest.mark.two_cores
@@ -127,10 +127,25 @@ def test_strip_assert_messages_keeps_the_checks():
 # also checks ex1's function (ex1's mutants that fail it must show up as a cascade), ex3's asserts
 # lose their messages (its mutants fail silently); mutants.py keeps only those four exercises'
 # mutants (fewer notebooks to run, and every other exercise is left with too few mutants).
+# alternatives.py keeps one real alternative of ex1 and of ex2, and lists a WRONG answer to ex2 as
+# an alternative between them (a test that rejects a valid answer looks the same to the gate): the
+# first set of alternatives (ex1's and the wrong one) loses points, so its two alternatives are
+# graded one by one and only the wrong one is rejected; the second set (ex2's real one) is accepted
+# without being graded alone.
 WEAKENED_TEST = "ex7_snapshot_test"
 CASCADE_INTO, SILENCED = "ex2_variable_from_numpy_test", "ex3_make_step_counter_test"
 WEAKENED = WEAKENED_TEST.split("_")[0]
 KEPT = ("ex1", "ex2", "ex3", WEAKENED)
+REJECTED = dict(cell="ex2_variable_from_numpy", why="float64 stays float64", source="""
+def variable_from_numpy(array):
+    return tf.Variable(array)
+""")
+
+
+def answers_file(name: str, answers) -> str:
+    """The text of a mutants.py (name MUTANTS) or alternatives.py (ALTERNATIVES) listing `answers`."""
+    entries = ",\n".join(f"    dict(cell={a.cell!r}, why={a.why!r}, source={a.source!r})" for a in answers)
+    return f"{name} = [\n{entries},\n]\n"
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +165,14 @@ def broken(tmp_path_factory):
     nbformat.write(nb, path)
 
     mutants = [m for m in load_mutants(course.mutants_file(A01)) if m.exercise in KEPT]
-    entries = ",\n".join(f"    dict(cell={m.cell!r}, why={m.why!r}, source={m.source!r})" for m in mutants)
-    course.mutants_file(A01).write_text(f"MUTANTS = [\n{entries},\n]\n")
+    course.mutants_file(A01).write_text(answers_file("MUTANTS", mutants))
     numbered = {i: m for i, m in enumerate(mutants, start=1)}
-    proc = run_check(A01.id, "--course", str(course.root))
+
+    real = load_alternatives(alternatives_file(course, A01))
+    first = {ex: next(alt for alt in real if alt.exercise == ex) for ex in ("ex1", "ex2")}
+    alternatives = [first["ex1"], Alternative(**REJECTED), first["ex2"]]
+    alternatives_file(course, A01).write_text(answers_file("ALTERNATIVES", alternatives))
+    proc = run_check(A01.id, "--course", str(course.root), "--verbose")
     return proc, numbered, course
 
 
@@ -213,6 +232,42 @@ def test_exercises_without_enough_mutants_are_named(broken):
     for ex in left_out:
         assert any(f" {ex} has 0 mutant(s)" in p for p in few), few
     assert len(few) == len(left_out), few
+
+
+@pytest.mark.slow
+def test_a_rejected_alternative_fails_the_gate_naming_exercise_and_message(broken):
+    proc, *_ = broken
+    rejected = problems(proc.stdout, "REJECTED ALTERNATIVE")
+    assert len(rejected) == 1, proc.stdout
+    assert "alternative #2 [ex2_variable_from_numpy] (float64 stays float64)" in rejected[0], rejected
+    assert "valid answer to ex2" in rejected[0], rejected
+    seen = "ex2_variable_from_numpy_test scores 0/2: AssertionError: dtype is float64"
+    assert seen in rejected[0], rejected
+    assert re.search(rf"^{A01.id}\s+ex2\s+\S+\s+\d+\s+1/2\s.*<--$", proc.stdout, re.M), proc.stdout
+    assert re.search(rf"^{A01.id}\s+ex1\s+\S+\s+\d+\s+1/1\s", proc.stdout, re.M), proc.stdout
+    assert not problems(proc.stdout, "ALTERNATIVES INTERFERE"), proc.stdout
+
+
+@pytest.mark.slow
+def test_alternatives_are_graded_one_by_one_only_when_their_set_loses_points(broken):
+    proc, *_ = broken
+    runs = [ln for ln in proc.stdout.splitlines() if ln.startswith(f"{A01.id} alternative")]
+    assert any(ln.startswith(f"{A01.id} alternatives set 1 (#1 [ex1_make_bias], #2 [") for ln in runs), runs
+    assert any(ln.startswith(f"{A01.id} alternatives set 2 (#3 [") and ln.endswith(": 0 failing test(s)")
+               for ln in runs), runs
+    alone = sorted(re.search(r"alternative #(\d+) ", ln).group(1) for ln in runs if " alternative #" in ln)
+    assert alone == ["1", "2"], runs  # set 1's members; set 2 scored full marks, so #3 never ran alone
+    assert any(" alternative #1 [ex1_make_bias]" in ln and ln.endswith(": 0 failing test(s)") for ln in runs)
+
+
+@pytest.mark.slow
+def test_exercises_without_enough_alternatives_are_named(broken):
+    proc, *_ = broken
+    few = problems(proc.stdout, "TOO FEW ALTERNATIVES")
+    exercises = sorted(exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))))
+    named = sorted(re.search(r" (ex\d+) has", p).group(1) for p in few)
+    assert named == sorted(set(exercises) - {"ex2"}), few
+    assert any(" ex1 has 1 alternative(s) in alternatives.py, needs at least 2" in p for p in few), few
 
 
 @pytest.mark.slow
@@ -289,3 +344,45 @@ def test_imperfect_solution_release_that_scores_and_missing_results_are_problems
     assert "ex2_g_test scores 0/2: AssertionError: off by one" in imperfect
     assert "mutant-02" in str(report.problems_of("grading error")[0])
     assert not report.ok
+
+
+def test_rejected_and_interfering_alternatives_are_problems():
+    """Set 1 (#1, #2) loses points on ex2 and #2 alone does too: #2 is rejected, #1 accepted. Set 2
+    (#3, #4) loses points on ex1 although each alone scores full points: they interfere."""
+    from autograder.check import CellOutcome, CheckReport, RunOutcome, _judge, _Plan
+
+    alts = [(i, Alternative(f"ex{2 - i % 2}_f", f"other {i}", "")) for i in (1, 2, 3, 4)]
+    plan = _Plan(A01, "nb", {"ex1": 1.0, "ex2": 2.0}, [], alts)
+    assert [[i for i, _ in members] for members in plan.alternative_sets] == [[1, 2], [3, 4]]
+    lost_ex1 = [("ex1_f_test", 0, 1, "AssertionError: f is off"), ("ex2_f_test", 2, 2, "")]
+    lost_ex2 = [("ex1_f_test", 1, 1, ""), ("ex2_f_test", 0, 2, "AssertionError: g is off")]
+    full = [("ex1_f_test", 1, 1, ""), ("ex2_f_test", 2, 2, "")]
+    results = {
+        "solution": (full, (), 0),
+        "release": ([("ex1_f_test", 0, 1, "NameError: f"), ("ex2_f_test", 0, 2, "NameError: g")], (), 0),
+        "alternatives-1": (lost_ex2, (alts[0], alts[1]), 1),
+        "alternative-01": (full, (alts[0],), 0),
+        "alternative-02": (lost_ex2, (alts[1],), 0),
+        "alternatives-2": (lost_ex1, (alts[2], alts[3]), 2),
+        "alternative-03": (full, (alts[2],), 0),
+        "alternative-04": (full, (alts[3],), 0),
+    }
+    runs = {}
+    for student, (cells, members, k) in results.items():
+        run = RunOutcome(A01.id, student, alternatives=members, set_index=k)
+        for gid, score, mx, msg in cells:
+            kind, message = classify_failure([err(*msg.split(": ", 1))]) if score < mx else ("", "")
+            run.cells.append(CellOutcome(gid, score, mx, kind, message))
+        runs[student] = run
+    report = CheckReport(runs=list(runs.values()))
+    _judge(plan, runs, report)
+    kinds = sorted(p.kind for p in report.problems if p.kind != "too few mutants")
+    assert kinds == ["alternatives interfere", "rejected alternative"], report.problems
+    rejected = str(report.problems_of("rejected alternative")[0])
+    assert "alternative #2 [ex2_f] (other 2) is a valid answer to ex2, but " in rejected
+    assert "ex2_f_test scores 0/2: AssertionError: g is off" in rejected
+    interfere = str(report.problems_of("alternatives interfere")[0])
+    assert "alternatives set 2 (#3 [ex1_f], #4 [ex2_f]) loses points on ex1_f_test" in interfere
+    assert [(r.exercise, r.accepted, r.alternatives) for r in report.rows] == [("ex1", 2, 2), ("ex2", 1, 2)]
+    table = "\n".join(format_report(report))
+    assert re.search(r"^all\s+0/0 caught, 3/4 \(75%\) alternatives accepted", table, re.M), table

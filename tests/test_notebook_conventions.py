@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 from autograder.coursedir import exercise_points, nbgrader_cells, read_notebook
-from autograder.synth import load_mutants
+from autograder.synth import alternatives_file, load_alternatives, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 
 GRADE_ID = re.compile(r"^(setup|ex\d+_[a-z0-9_]+)$")
@@ -25,7 +26,13 @@ def test_points_in_syllabus_match_the_notebook(repo, assignment):
     assert total - auto == assignment.manual_points, f"notebook has {total - auto} manual points"
 
 
-def test_notebook_opens_with_title_objectives_and_locked_quiet_setup(repo, assignment):
+# What a student's environment has (the bare-environment test installs exactly these): the setup
+# cell may import nothing else, in particular nothing from this repository (a student may have the
+# .ipynb alone).
+STUDENT_MODULES = {"os", "warnings", "keras", "matplotlib", "numpy", "tensorflow"}
+
+
+def test_notebook_opens_with_title_objectives_and_locked_self_contained_setup(repo, assignment):
     nb = read_notebook(repo.source_notebook(assignment))
     intro = nb.cells[0]
     assert intro.cell_type == "markdown" and intro.source.startswith("# ")
@@ -35,10 +42,23 @@ def test_notebook_opens_with_title_objectives_and_locked_quiet_setup(repo, assig
     meta = setup.metadata.get("nbgrader", {})
     assert meta.get("locked") and meta.get("grade_id") == "setup", "first code cell: locked setup"
     src = setup.source
-    assert src.index("quiet_tensorflow()") < src.index("import tensorflow"), (
-        "TensorFlow must be silenced before it is imported (stderr costs test cells their points)"
+    imported = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= STUDENT_MODULES, f"the setup cell imports {sorted(imported - STUDENT_MODULES)}"
+    tf_import = src.index("import tensorflow")
+    for quiet in ('os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"', 'os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"'):
+        assert 0 <= src.find(quiet) < tf_import, (
+            f"{quiet} must come before `import tensorflow` (stderr costs test cells their points)"
+        )
+    assert 'tf.get_logger().setLevel("ERROR")' in src, "TensorFlow's Python warnings go to stderr too"
+    assert 'warnings.filterwarnings("ignore", category=DeprecationWarning)' in src, (
+        "NumPy 2 warns about np.array(keras_variable): a valid answer would lose its points"
     )
-    assert "seed_everything(" in src
+    assert "keras.utils.set_random_seed(" in src, "tf.random.set_seed alone does not seed Keras initialisers"
 
 
 def test_graded_cells_have_readable_ids_and_every_exercise_is_tested(repo, assignment):
@@ -74,11 +94,16 @@ def test_source_notebook_is_stored_executed_without_errors_or_stderr(repo, assig
             assert out.get("name") != "stderr", f"stored stderr in cell: {c.source[:60]!r}"
 
 
-def test_mutants_target_real_solution_cells(repo, assignment):
+def test_mutants_and_alternatives_target_real_solution_cells(repo, assignment):
     nb = read_notebook(repo.source_notebook(assignment))
     solution_ids = {c.grade_id for c in nbgrader_cells(nb) if c.is_solution and c.cell_type == "code"}
     mutants = load_mutants(repo.mutants_file(assignment))
+    alternatives = load_alternatives(alternatives_file(repo, assignment))
     assert mutants, "list the typical wrong answers in mutants.py"
-    for m in mutants:
-        assert m.cell in solution_ids, f"mutant targets unknown cell {m.cell!r}"
-        assert m.why.strip(), "every mutant says which misconception it is"
+    assert alternatives, "list other valid answers in alternatives.py"
+    for m in mutants + alternatives:
+        assert m.cell in solution_ids, f"{m.why!r} targets unknown cell {m.cell!r}"
+        assert m.why.strip(), "every mutant says which misconception it is, every alternative what it does"
+    solutions = solution_answers(nb)
+    for alt in alternatives:
+        assert alt.source.strip() != solutions[alt.cell].strip(), f"{alt.why!r} is the solution itself"

@@ -26,7 +26,8 @@ def test_committed_release_matches_a_fresh_build(repo, built_course):
 def test_release_hides_solutions_hidden_tests_and_authoring_files(built_course):
     for a in ASSIGNMENTS:
         folder = built_course.root / "release" / a.id
-        assert not (folder / "mutants.py").exists(), "mutants.py must never reach students"
+        for authoring in ("mutants.py", "alternatives.py"):
+            assert not (folder / authoring).exists(), f"{authoring} must never reach students"
         text = (folder / a.notebook).read_text()
         for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
             assert marker not in text, f"{a.id}: release contains {marker}"

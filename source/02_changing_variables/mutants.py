@@ -58,6 +58,22 @@ def assign_converted(v, value):
     v.assign(tf.reshape(tf.cast(value, v.dtype), v.shape))
     return v
 '''),
+    dict(cell="ex2_assign_converted", why="rounds to the nearest integer instead of truncating like tf.cast",
+         source='''
+def assign_converted(v, value):
+    value = tf.convert_to_tensor(value)
+    if v.dtype.is_integer and value.dtype.is_floating:
+        value = tf.round(value)
+    v.assign(tf.cast(value, v.dtype))
+    return v
+'''),
+    dict(cell="ex2_assign_converted", why="casts tensors only; lists go in unconverted", source='''
+def assign_converted(v, value):
+    if tf.is_tensor(value):
+        value = tf.cast(value, v.dtype)
+    v.assign(value)
+    return v
+'''),
     dict(cell="ex2_assign_converted", why="makes a new variable instead of updating v", source='''
 def assign_converted(v, value):
     return tf.Variable(tf.cast(value, v.dtype))
@@ -82,6 +98,11 @@ def set_entries(v, indices, values):
 def set_entries(v, indices, values):
     v = tf.tensor_scatter_nd_update(v, [[i] for i in indices], values)
     return v
+'''),
+    dict(cell="ex3_set_entries", why="updates the variable but returns a copy of it", source='''
+def set_entries(v, indices, values):
+    v.scatter_nd_update([[i] for i in indices], values)
+    return tf.Variable(v)
 '''),
     # --- ex4 record_values ---------------------------------------------------------------
     dict(cell="ex4_record_values", why="records the variable itself: an alias, not a snapshot",
@@ -109,6 +130,14 @@ def record_values(v, deltas):
         history.append(v.numpy())
     return history
 '''),
+    dict(cell="ex4_record_values", why="records tensors (read_value), not NumPy snapshots", source='''
+def record_values(v, deltas):
+    history = []
+    for delta in deltas:
+        v.assign_add(delta)
+        history.append(v.read_value())
+    return history
+'''),
     # --- ex5 ema_update ------------------------------------------------------------------
     dict(cell="ex5_ema_update", why="rebinds the name: the variable never moves", source='''
 def ema_update(average, x, decay):
@@ -128,6 +157,11 @@ def ema_update(average, x, decay):
     dict(cell="ex5_ema_update", why="returns the result of read_value=False: None", source='''
 def ema_update(average, x, decay):
     return average.assign(decay * average + (1.0 - decay) * x, read_value=False)
+'''),
+    dict(cell="ex5_ema_update", why="hard-codes the decay 0.9 of the example", source='''
+def ema_update(average, x, decay):
+    average.assign(0.9 * average + 0.1 * x)
+    return average
 '''),
     # --- ex6 step_counter ----------------------------------------------------------------
     dict(cell="ex6_step_counter", why="self.count = self.count + by rebinds the attribute", source='''
@@ -250,6 +284,19 @@ class FeatureMax(tf.Module):
             self.max = tf.Variable(tf.fill(x.shape[-1:], -np.inf))
         self.max.assign(tf.maximum(self.max, tf.reduce_max(x, axis=0)))
 '''),
+    dict(cell="ex7_feature_max", why="returns the new maximum although the task says it returns nothing",
+         source='''
+class FeatureMax(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.max = None
+
+    @tf.function
+    def __call__(self, x):
+        if self.max is None:
+            self.max = tf.Variable(tf.fill(x.shape[-1:], -np.inf), trainable=False)
+        return self.max.assign(tf.maximum(self.max, tf.reduce_max(x, axis=0)))
+'''),
     # --- ex8 feed_all --------------------------------------------------------------------
     dict(cell="ex8_feed_all", why="passes Python floats: one trace per new value", source='''
 def feed_all(step, values):
@@ -270,5 +317,12 @@ def feed_all(step, values):
     dict(cell="ex8_feed_all", why="calls step once on the whole list", source='''
 def feed_all(step, values):
     step(tf.reduce_sum(tf.constant(values, dtype=tf.float32)))
+'''),
+    dict(cell="ex8_feed_all", why="groups ints before floats: the calls come in the wrong order", source='''
+def feed_all(step, values):
+    ints = [value for value in values if isinstance(value, int)]
+    floats = [value for value in values if not isinstance(value, int)]
+    for value in ints + floats:
+        step(tf.constant(value, dtype=tf.float32))
 '''),
 ]

@@ -140,6 +140,18 @@ def gradient_descent(w, b, x, y, learning_rate, steps):
         losses.append(float(loss))
     return losses
 '''),
+    dict(cell="ex3_gradient_descent", why="returns the loss tensors, not Python floats", source='''
+def gradient_descent(w, b, x, y, learning_rate, steps):
+    losses = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((w * x + b - y) ** 2)
+        dw, db = tape.gradient(loss, [w, b])
+        w.assign_sub(learning_rate * dw)
+        b.assign_sub(learning_rate * db)
+        losses.append(loss)
+    return losses
+'''),
     # --- ex4 train_with_optimizer --------------------------------------------------------
     dict(cell="ex4_train_with_optimizer", why="creates a new optimizer every step", source='''
 def train_with_optimizer(w, b, x, y, optimizer, steps):
@@ -199,6 +211,28 @@ def train_with_optimizer(w, b, x, y, optimizer, steps):
     for _ in range(steps):
         optimizer.apply_gradients(zip(grads, [w, b]))
         losses.append(float(tf.reduce_mean((w * x + b - y) ** 2)))
+    return losses
+'''),
+    dict(cell="ex4_train_with_optimizer", why="records the loss after the update, not before", source='''
+def train_with_optimizer(w, b, x, y, optimizer, steps):
+    losses = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((w * x + b - y) ** 2)
+        grads = tape.gradient(loss, [w, b])
+        optimizer.apply_gradients(zip(grads, [w, b]))
+        losses.append(float(tf.reduce_mean((w * x + b - y) ** 2)))
+    return losses
+'''),
+    dict(cell="ex4_train_with_optimizer", why="returns the loss tensors, not Python floats", source='''
+def train_with_optimizer(w, b, x, y, optimizer, steps):
+    losses = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((w * x + b - y) ** 2)
+        grads = tape.gradient(loss, [w, b])
+        optimizer.apply_gradients(zip(grads, [w, b]))
+        losses.append(loss)
     return losses
 '''),
     # --- ex5 linear_layer ----------------------------------------------------------------

@@ -116,6 +116,14 @@ def batchnorm_numpy(x, gamma, beta, moving_mean, moving_variance, training=False
         mean, variance = moving_mean, moving_variance
     return (x - mean) / np.sqrt(variance + 0.001) * gamma + beta
 '''),
+    dict(cell="ex2_batchnorm_numpy", why="returns a TensorFlow tensor, not a NumPy array", source='''
+def batchnorm_numpy(x, gamma, beta, moving_mean, moving_variance, training=False, epsilon=0.001):
+    if training:
+        mean, variance = tf.nn.moments(tf.constant(x), axes=[0])
+    else:
+        mean, variance = moving_mean, moving_variance
+    return (x - mean) / tf.sqrt(variance + epsilon) * gamma + beta
+'''),
     # --- ex3 moving_update -----------------------------------------------------------------
     dict(cell="ex3_moving_update", why="PyTorch convention: momentum weights the new value", source='''
 def moving_update(moving_mean, moving_variance, batch, momentum=0.99):
@@ -404,4 +412,14 @@ def restore_state(model, path):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
+    dict(cell="ex8_running_standardize", why="hard-codes epsilon 0.001, ignores self.epsilon",
+         source=_standardize(call='''\
+        if training:
+            mean = tf.reduce_mean(inputs, axis=0)
+            variance = tf.math.reduce_variance(inputs, axis=0)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return (inputs - mean) / tf.sqrt(variance + 0.001)''')),
 ]
