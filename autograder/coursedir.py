@@ -10,10 +10,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
-from course.syllabus import ASSIGNMENTS, Assignment, assignment
+if TYPE_CHECKING:  # the course's syllabus is read only where assignments are named (not in kernels)
+    from course.syllabus import Assignment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "nbgrader_config.py"
@@ -115,6 +117,8 @@ class CourseDir:
 
 def resolve_assignments(ids: list[str] | None) -> list[Assignment]:
     """The syllabus assignments named by `ids` (all of them when empty), or a CourseError."""
+    from course.syllabus import ASSIGNMENTS, assignment
+
     if not ids:
         return list(ASSIGNMENTS)
     try:

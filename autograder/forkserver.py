@@ -50,7 +50,7 @@ import time
 import traceback
 
 # What a course notebook imports in its setup cell: importing it here once saves ~3 s per kernel.
-DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyplot", "course")
+DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyplot")
 # ipykernel's own modules (always preloaded: the child needs them to become a kernel). Not
 # matplotlib_inline.backend_inline: importing it wires matplotlib into the *running* IPython
 # shell, so it must happen in the kernel (when pyplot first selects its backend), as in a

@@ -272,7 +272,6 @@ MODULE_ALIASES = {
     "np": "numpy", "numpy": "numpy", "tf": "tensorflow", "tensorflow": "tensorflow",
     "keras": "keras", "math": "math", "os": "os", "sys": "sys", "random": "random",
     "builtins": "builtins", "unittest": "unittest", "plt": "matplotlib.pyplot",
-    "course": "course",
 }  # fmt: skip
 # Methods a notebook-defined object can use to lie to a test.
 LYING_DUNDERS = frozenset(
@@ -303,7 +302,7 @@ TRUSTED_CALLBACK_MODULES = ("IPython", "ipykernel", "matplotlib_inline", "matplo
 # test cell calls and what the kernel uses to run cells and send replies.
 WATCHED_ROOTS = frozenset(
     {
-        "numpy", "tensorflow", "keras", "ml_dtypes", "optree", "course", "autograder", "IPython",
+        "numpy", "tensorflow", "keras", "ml_dtypes", "optree", "autograder", "IPython",
         "ipykernel", "jupyter_client", "jupyter_core", "zmq", "traitlets", "tornado", "comm",
         "matplotlib_inline", "nbformat", "pytest", "_pytest",
     }

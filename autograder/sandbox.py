@@ -7,8 +7,8 @@ server that forks kernels) is started as ``bwrap_prefix(...) + argv``:
 * new network, PID, IPC, UTS (and, where possible, cgroup) namespaces: no interface but an
   isolated loopback, no other process of the machine visible or signalable;
 * a filesystem of read-only binds: ``/usr`` and the ``/lib*``, ``/bin``, ``/sbin`` links, a few
-  files of ``/etc``, the Python prefixes (base interpreter and virtualenv) and the ``course`` and
-  ``autograder`` packages. The course directory itself is a tmpfs with only those read-only
+  files of ``/etc``, the Python prefixes (base interpreter and virtualenv) and the ``autograder``
+  package (the fork server and the guard's kernel half run from it). The course directory itself is a tmpfs with only those read-only
   pieces bound back, so ``source/`` (solutions, hidden tests), ``release/``, ``submitted/`` (other
   students), ``autograded/``, ``gradebook.db`` and ``nbgrader_config.py`` do not exist inside;
 * one private writable scratch directory (the kernel's working directory and ``$HOME``), one
@@ -100,9 +100,12 @@ ETC_FILES = (
 )
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Inside the course directory only these are visible (read-only), when they exist.
-COURSE_VISIBLE = (".venv", "course", "autograder")
+# (Notebooks import nothing from the course repository, so its `course` package stays hidden.)
+COURSE_VISIBLE = (".venv", "autograder")
 # What the course directory must never show inside the sandbox (checked by tests).
-COURSE_SECRETS = ("source", "release", "submitted", "autograded", "feedback", "gradebook.db", CONFIG_FILE)
+COURSE_SECRETS = (
+    "source", "release", "submitted", "autograded", "feedback", "gradebook.db", CONFIG_FILE, "course",
+)  # fmt: skip
 # The environment a sandboxed program gets (everything else is cleared).
 QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # Sandboxes started by a root grader run under uids from here up (see _sandbox_uid); the kernels
@@ -345,9 +348,8 @@ class Sandbox:
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
         paths += sorted(Path(p).resolve() for p in prefixes)
         import autograder
-        import course
 
-        paths += [Path(m.__file__).resolve().parent for m in (course, autograder)]
+        paths.append(Path(autograder.__file__).resolve().parent)
         paths += [self.course_root / name for name in COURSE_VISIBLE]
         paths += [Path(p).resolve() for p in self.policy.extra_ro_paths]
         unique = dict.fromkeys(p for p in paths if p.exists())

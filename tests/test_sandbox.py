@@ -142,7 +142,7 @@ def test_course_secrets_are_invisible(kernel):
     )
     visible, secrets, relative = out.split("\n")[:3]
     assert status == "ok"
-    assert visible == str(sorted({".venv", "autograder", "course"}))
+    assert visible == str(sorted({".venv", "autograder"}))
     assert secrets == "[]" and relative == "False"
 
 
@@ -170,7 +170,7 @@ def test_writes_outside_scratch_fail(kernel, sandbox):
     targets = [
         REPO_ROOT / "gradebook.db",
         REPO_ROOT / "new_file",
-        REPO_ROOT / "course" / "evil.py",
+        REPO_ROOT / "autograder" / "evil.py",
         REPO_ROOT / ".venv" / "lib" / "evil.pth",
         Path("/usr/evil"),
         Path("/etc/evil"),
