@@ -9,8 +9,9 @@ server that forks kernels) is started as ``bwrap_prefix(...) + argv``:
 * a filesystem of read-only binds: ``/usr`` and the ``/lib*``, ``/bin``, ``/sbin`` links, a few
   files of ``/etc``, the Python prefixes (base interpreter and virtualenv) and the ``autograder``
   package (the fork server and the guard's kernel half run from it). The course directory itself
-  is a tmpfs with only those read-only pieces bound back, so ``source/`` (solutions, hidden tests), ``release/``, ``submitted/`` (other
-  students), ``autograded/``, ``gradebook.db`` and ``nbgrader_config.py`` do not exist inside;
+  is a tmpfs with only those read-only pieces bound back, so ``source/`` (solutions, hidden
+  tests), ``release/``, ``submitted/`` (other students), ``autograded/``, ``gradebook.db``,
+  ``nbgrader_config.py`` and the ``course/`` tooling do not exist inside;
 * one private writable scratch directory (the kernel's working directory and ``$HOME``), one
   writable runtime directory for the kernel's ipc sockets and connection file, and a small
   tmpfs ``/tmp``; every other path is read-only or absent;
