@@ -342,11 +342,19 @@ def write_grades(
                     f"--canvas-column {a.id}='<its column in the Gradebook export>')"
                 )
         body = []
+        cleared: list[str] = []  # a grade already in Canvas that an empty cell would remove
         for row in roster.rows:
             out = [row.get(c, "") for c in CANVAS_STUDENT_COLUMNS]
-            for a in assignments:
+            for a, col in zip(assignments, header[len(CANVAS_STUDENT_COLUMNS):], strict=True):
                 out.append(_score(a, roster.student(row), lambda s, a=a: _num(s.score)))
+                if not out[-1] and (row.get(col) or "").strip() not in ("", "-"):
+                    cleared.append(f"{row.get('Student', '')} ({a.id}: {row[col].strip()})")
             body.append(out)
+        if cleared:
+            lines.append(
+                "  careful: Canvas already has a grade this file leaves empty, and its import counts an "
+                f"empty cell as a change (it would remove the grade): {'; '.join(cleared)}"
+            )
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(header)
@@ -402,11 +410,12 @@ def _summary(roster: Roster, assignments: list) -> list[str]:
         handed = {s.student for s in a.submissions}
         missing = sorted(st for st in listed if st and st not in handed)
         lines.append(
-            f"{a.id}: {len(graded)} graded; left empty: {len(missing)} without a submission"
+            f"{a.id}: {len(graded)} graded; left empty: {len(missing)} without a submission in the gradebook"
             + (f", {len(failed)} submitted but could not be graded" if failed else "")
         )
         for s in failed:
-            lines.append(f"  could not be graded: {s.student}: {s.reason}")
+            what = "the grader failed (grade again)" if s.status == "error" else "could not be graded"
+            lines.append(f"  {what}: {s.student}: {s.reason}")
         pending = [s.student for s in graded if s.needs_manual]
         if pending:
             lines.append(
