@@ -134,15 +134,16 @@ NBGRADER_EVERYONE = f"""\
 c = get_config()
 c.Exchange.root = {str(EXCHANGE)!r}
 c.CourseDirectory.course_id = {COURSE_ID!r}
-# feedback/ holds only the HTML `python -m autograder feedback` wrote: release_feedback takes each
-# submission's timestamp and secret from autograded/ (hub/nbgrader_exchange.py)
-c.ExchangeFactory.release_feedback = "hub.nbgrader_exchange.ReleaseFeedback"
 """
 # The instructor's tools read the course's own settings (nbgrader_config.py in the course: paths,
-# hidden tests' header, the safe `collect`) wherever their server or terminal starts.
+# hidden tests' header, the safe `collect`) wherever their server or terminal starts. (Only the
+# instructor can import the course's code: students' nbgrader must not be configured with it.)
 NBGRADER_INSTRUCTOR = f"""\
 c = get_config()
 load_subconfig({str(COURSE / "nbgrader_config.py")!r})
+# feedback/ holds only the HTML `python -m autograder feedback` wrote: release_feedback takes each
+# submission's timestamp and secret from autograded/ (hub/nbgrader_exchange.py, in the course)
+c.ExchangeFactory.release_feedback = "hub.nbgrader_exchange.ReleaseFeedback"
 """
 # Students: Assignment List (fetch, submit, fetch feedback) and Validate. Formgrader, Course List
 # and the Create Assignment toolbar are neither served nor shown to them.
