@@ -29,7 +29,7 @@ def test_points_in_syllabus_match_the_notebook(repo, assignment):
 # What a student's environment has (the bare-environment test installs exactly these): the setup
 # cell may import nothing else, in particular nothing from this repository (a student may have the
 # .ipynb alone).
-STUDENT_MODULES = {"os", "warnings", "keras", "matplotlib", "numpy", "tensorflow"}
+STUDENT_MODULES = {"io", "os", "warnings", "ipywidgets", "keras", "matplotlib", "numpy", "tensorflow"}
 
 
 def test_notebook_opens_with_title_objectives_and_locked_self_contained_setup(repo, assignment):
@@ -107,3 +107,42 @@ def test_mutants_and_alternatives_target_real_solution_cells(repo, assignment):
     solutions = solution_answers(nb)
     for alt in alternatives:
         assert alt.source.strip() != solutions[alt.cell].strip(), f"{alt.why!r} is the solution itself"
+
+
+EXPLORATION = "# Exploration (not graded)"
+
+
+def _read_and_defined(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell reads, names it defines: assignments, imports, functions, classes, arguments,
+    exceptions caught `as` a name)."""
+    read, defined = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else defined).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) or (
+            isinstance(node, ast.ExceptHandler) and node.name
+        ):
+            defined.add(node.name)
+        elif isinstance(node, ast.arg):
+            defined.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return read, defined
+
+
+def test_one_self_contained_exploration_after_the_setup(repo, assignment):
+    """One ipywidgets exploration per notebook, not graded, needing nothing but the setup cell: the
+    browser tests run the setup cell and the exploration alone, and a student can play with it at once."""
+    import builtins
+
+    nb = read_notebook(repo.source_notebook(assignment))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    explorations = [c for c in code if c.source.startswith(EXPLORATION)]
+    assert len(explorations) == 1, f"one cell should start with {EXPLORATION!r}, {len(explorations)} do"
+    cell = explorations[0]
+    assert not cell.metadata.get("nbgrader"), "the exploration is not graded: no nbgrader metadata"
+    for needed in ("widgets.Image(", ".observe(", "savefig("):
+        assert needed in cell.source, f"the exploration redraws a matplotlib picture in place: {needed!r}"
+    read, defined = _read_and_defined(cell.source)
+    missing = read - defined - _read_and_defined(code[0].source)[1] - set(dir(builtins))
+    assert not missing, f"the exploration reads {sorted(missing)}: neither it nor the setup cell defines them"

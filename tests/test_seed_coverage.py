@@ -34,6 +34,15 @@ CONCEPTS = {
     "BatchNormalization's non-trainable moving statistics": ("moving_variance", "moving_variance"),
     "variables keep their state across tf.function calls": ("tf.function", "@tf.function"),
     "Python values are traced into the graph (retracing)": ("retrac", "experimental_get_tracing_count"),
+    # The two lessons of issue 18:
+    "Python values are frozen at trace time, a variable is captured by reference (captured_inputs)": (
+        "captured_inputs",
+        "captured_inputs",
+    ),
+    "all the state of a training run: model, optimizer (iterations, slots) and metric variables": (
+        "reset_state",
+        "keras.metrics.Mean",
+    ),
 }
 
 

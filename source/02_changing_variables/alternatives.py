@@ -137,4 +137,67 @@ def feed_all(step, values):
     for value in values:
         step(tf.cast(value, tf.float32))
 '''),
+    # --- ex9 make_decayed_step -----------------------------------------------------------
+    dict(cell="ex9_make_decayed_step", why="an int64 step counter, the rate computed from it in the graph",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    k = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    @tf.function
+    def step(grad):
+        rate = initial_rate * tf.pow(tf.constant(decay, tf.float32), tf.cast(k, tf.float32))
+        w.assign_sub(rate * grad)
+        k.assign_add(1)
+        return rate
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="Keras: SGD with an ExponentialDecay schedule, built outside",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    schedule = keras.optimizers.schedules.ExponentialDecay(initial_rate, decay_steps=1, decay_rate=decay)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    optimizer.build([w])  # its iteration counter is the variable the schedule reads
+
+    @tf.function
+    def step(grad):
+        rate = optimizer.learning_rate  # the schedule evaluated at optimizer.iterations
+        optimizer.apply([grad], [w])
+        return rate
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="a tf.Module holding the rate, compiled as a callable",
+         source='''
+class DecayedStep(tf.Module):
+    def __init__(self, w, initial_rate, decay):
+        super().__init__()
+        self.w = w
+        self.decay = decay
+        self.rate = tf.Variable(initial_rate, dtype=tf.float32, trainable=False)
+
+    def __call__(self, grad):
+        used = tf.identity(self.rate)
+        self.w.assign_sub(used * grad)
+        self.rate.assign(used * self.decay)
+        return used
+
+
+def make_decayed_step(w, initial_rate, decay):
+    return tf.function(DecayedStep(w, initial_rate, decay))
+'''),
+    dict(cell="ex9_make_decayed_step", why="a float32 counter variable; the rate is decay ** counter",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    counter = tf.Variable(0.0, trainable=False)
+
+    @tf.function
+    def step(grad):
+        rate = initial_rate * decay ** counter
+        w.assign_sub(rate * grad)
+        counter.assign_add(1.0)
+        return rate
+
+    return step
+'''),
 ]

@@ -325,4 +325,122 @@ def feed_all(step, values):
     for value in ints + floats:
         step(tf.constant(value, dtype=tf.float32))
 '''),
+    # --- ex9 make_decayed_step -----------------------------------------------------------
+    dict(cell="ex9_make_decayed_step", why="a Python counter in the closure: frozen at trace time", source='''
+def make_decayed_step(w, initial_rate, decay):
+    calls = 0
+
+    @tf.function
+    def step(grad):
+        nonlocal calls
+        rate = initial_rate * decay ** calls
+        w.assign_sub(rate * grad)
+        calls += 1
+        return tf.constant(rate, dtype=tf.float32)
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="a Python float attribute, decayed in the compiled method",
+         source='''
+class Decayer:
+    def __init__(self, w, initial_rate, decay):
+        self.w, self.rate, self.decay = w, initial_rate, decay
+
+    def step(self, grad):
+        used = self.rate
+        self.w.assign_sub(used * grad)
+        self.rate = used * self.decay
+        return tf.constant(used, dtype=tf.float32)
+
+
+def make_decayed_step(w, initial_rate, decay):
+    return tf.function(Decayer(w, initial_rate, decay).step)
+'''),
+    dict(cell="ex9_make_decayed_step", why="creates the rate variable inside the step", source='''
+def make_decayed_step(w, initial_rate, decay):
+    @tf.function
+    def step(grad):
+        rate = tf.Variable(initial_rate, dtype=tf.float32)
+        w.assign_sub(rate * grad)
+        rate.assign(rate * decay)
+        return rate.read_value()
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="creates the rate variable lazily on the first call: two traces",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    state = {}
+
+    @tf.function
+    def step(grad):
+        if "rate" not in state:
+            state["rate"] = tf.Variable(initial_rate, dtype=tf.float32, trainable=False)
+        rate = state["rate"]
+        used = rate.read_value()
+        w.assign_sub(used * grad)
+        rate.assign(used * decay)
+        return used
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="decays before the first step: the first call misses initial_rate",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    rate = tf.Variable(initial_rate, dtype=tf.float32, trainable=False)
+
+    @tf.function
+    def step(grad):
+        rate.assign(rate * decay)
+        w.assign_sub(rate * grad)
+        return rate.read_value()
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="returns the variable: the rate after the decay, not the one used",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    rate = tf.Variable(initial_rate, dtype=tf.float32, trainable=False)
+
+    @tf.function
+    def step(grad):
+        w.assign_sub(rate * grad)
+        rate.assign(rate * decay)
+        return rate
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="one rate variable for every step ever made", source='''
+RATE = tf.Variable(0.0, trainable=False)
+
+
+def make_decayed_step(w, initial_rate, decay):
+    RATE.assign(initial_rate)
+
+    @tf.function
+    def step(grad):
+        used = RATE.read_value()
+        w.assign_sub(used * grad)
+        RATE.assign(used * decay)
+        return used
+
+    return step
+'''),
+    dict(cell="ex9_make_decayed_step", why="a Python wrapper passing the rate as a Python float: not compiled",
+         source='''
+def make_decayed_step(w, initial_rate, decay):
+    calls = [0]
+
+    @tf.function
+    def apply(grad, rate):
+        w.assign_sub(rate * grad)
+
+    def step(grad):
+        rate = initial_rate * decay ** calls[0]
+        apply(grad, rate)
+        calls[0] += 1
+        return tf.constant(rate, dtype=tf.float32)
+
+    return step
+'''),
 ]

@@ -151,8 +151,25 @@ def restore_state(model, path):
     with np.load(path) as saved:
         model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
 '''),
-    # --- ex8 RunningStandardize ------------------------------------------------------------
-    dict(cell="ex8_running_standardize", why="moving_variance created first; keras.ops.moments",
+    # --- ex8 training_state -----------------------------------------------------------------
+    dict(cell="ex8_training_state", why="trainable + non-trainable lists, builds only when not built",
+         source='''
+def training_state(model, optimizer, metrics):
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    metric_variables = sum((list(m.variables) for m in metrics), [])
+    return model.trainable_variables + model.non_trainable_variables + optimizer.variables + metric_variables
+'''),
+    dict(cell="ex8_training_state", why="model.weights, without duplicates, returned as a tuple", source='''
+def training_state(model, optimizer, metrics):
+    optimizer.build(model.trainable_variables)
+    unique = {}
+    for v in [*model.weights, *optimizer.variables, *(v for m in metrics for v in m.variables)]:
+        unique.setdefault(id(v), v)
+    return tuple(unique.values())
+'''),
+    # --- ex9 RunningStandardize ------------------------------------------------------------
+    dict(cell="ex9_running_standardize", why="moving_variance created first; keras.ops.moments",
          source='''
 class RunningStandardize(keras.layers.Layer):
     """Standardise features with batch statistics in training and moving statistics otherwise."""
@@ -177,7 +194,7 @@ class RunningStandardize(keras.layers.Layer):
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / keras.ops.sqrt(variance + self.epsilon)
 '''),
-    dict(cell="ex8_running_standardize", why="initializer objects, tf.nn.moments, assign_sub of the gap",
+    dict(cell="ex9_running_standardize", why="initializer objects, tf.nn.moments, assign_sub of the gap",
          source='''
 class RunningStandardize(keras.layers.Layer):
     """Standardise features with batch statistics in training and moving statistics otherwise."""

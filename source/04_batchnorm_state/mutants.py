@@ -353,15 +353,44 @@ def save_state(model, directory):
 def restore_state(model, path):
     model.set_weights(_memory[path])
 '''),
-    # --- ex8 RunningStandardize -------------------------------------------------------------
-    dict(cell="ex8_running_standardize", why="add_weight is trainable by default",
+    # --- ex8 training_state -----------------------------------------------------------------
+    dict(cell="ex8_training_state", why="the model alone: the optimizer starts over after a restore", source='''
+def training_state(model, optimizer, metrics):
+    return list(model.variables)
+'''),
+    dict(cell="ex8_training_state", why="trainable variables only: the moving statistics are left out",
+         source='''
+def training_state(model, optimizer, metrics):
+    optimizer.build(model.trainable_variables)
+    return model.trainable_variables + optimizer.variables + [v for m in metrics for v in m.variables]
+'''),
+    dict(cell="ex8_training_state", why="model and optimizer, but not the metrics", source='''
+def training_state(model, optimizer, metrics):
+    optimizer.build(model.trainable_variables)
+    return model.variables + optimizer.variables
+'''),
+    dict(cell="ex8_training_state", why="never builds the optimizer: no slots before its first step", source='''
+def training_state(model, optimizer, metrics):
+    return model.variables + optimizer.variables + [v for m in metrics for v in m.variables]
+'''),
+    dict(cell="ex8_training_state", why="the step counter is all the optimizer state it keeps", source='''
+def training_state(model, optimizer, metrics):
+    return model.variables + [optimizer.iterations] + [v for m in metrics for v in m.variables]
+'''),
+    dict(cell="ex8_training_state", why="only the first metric of the list", source='''
+def training_state(model, optimizer, metrics):
+    optimizer.build(model.trainable_variables)
+    return model.variables + optimizer.variables + metrics[0].variables
+'''),
+    # --- ex9 RunningStandardize -------------------------------------------------------------
+    dict(cell="ex9_running_standardize", why="add_weight is trainable by default",
          source=_standardize(build='''\
         features = input_shape[-1]
         self.moving_mean = self.add_weight(shape=(features,), initializer="zeros",
                                            name="moving_mean")
         self.moving_variance = self.add_weight(shape=(features,), initializer="ones",
                                                name="moving_variance")''')),
-    dict(cell="ex8_running_standardize", why="rebinds the attribute instead of assigning in place",
+    dict(cell="ex9_running_standardize", why="rebinds the attribute instead of assigning in place",
          source=_standardize(call='''\
         if training:
             mean = tf.reduce_mean(inputs, axis=0)
@@ -371,12 +400,12 @@ def restore_state(model, path):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
-    dict(cell="ex8_running_standardize", why="plain tf.Variable attributes are not tracked by Keras 3",
+    dict(cell="ex9_running_standardize", why="plain tf.Variable attributes are not tracked by Keras 3",
          source=_standardize(build='''\
         features = input_shape[-1]
         self.moving_mean = tf.Variable(tf.zeros([features]), trainable=False, name="moving_mean")
         self.moving_variance = tf.Variable(tf.ones([features]), trainable=False, name="moving_variance")''')),
-    dict(cell="ex8_running_standardize", why="updates the statistics in inference mode too",
+    dict(cell="ex9_running_standardize", why="updates the statistics in inference mode too",
          source=_standardize(call='''\
         mean = tf.reduce_mean(inputs, axis=0)
         variance = tf.math.reduce_variance(inputs, axis=0)
@@ -385,7 +414,7 @@ def restore_state(model, path):
         if not training:
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
-    dict(cell="ex8_running_standardize", why="PyTorch momentum convention", source=_standardize(call='''\
+    dict(cell="ex9_running_standardize", why="PyTorch momentum convention", source=_standardize(call='''\
         if training:
             mean = tf.reduce_mean(inputs, axis=0)
             variance = tf.math.reduce_variance(inputs, axis=0)
@@ -394,7 +423,7 @@ def restore_state(model, path):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
-    dict(cell="ex8_running_standardize", why="normalises with batch statistics even in inference",
+    dict(cell="ex9_running_standardize", why="normalises with batch statistics even in inference",
          source=_standardize(call='''\
         mean = tf.reduce_mean(inputs, axis=0)
         variance = tf.math.reduce_variance(inputs, axis=0)
@@ -402,7 +431,7 @@ def restore_state(model, path):
             self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
             self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
-    dict(cell="ex8_running_standardize", why="hard-codes momentum 0.9, ignores self.momentum",
+    dict(cell="ex9_running_standardize", why="hard-codes momentum 0.9, ignores self.momentum",
          source=_standardize(call='''\
         if training:
             mean = tf.reduce_mean(inputs, axis=0)
@@ -412,7 +441,7 @@ def restore_state(model, path):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return (inputs - mean) / tf.sqrt(variance + self.epsilon)''')),
-    dict(cell="ex8_running_standardize", why="hard-codes epsilon 0.001, ignores self.epsilon",
+    dict(cell="ex9_running_standardize", why="hard-codes epsilon 0.001, ignores self.epsilon",
          source=_standardize(call='''\
         if training:
             mean = tf.reduce_mean(inputs, axis=0)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from labserver import STUDENT_DURATIONS, lab_server, launch_chromium, new_context
+from labserver import EXPLORATION_MOVES, STUDENT_DURATIONS, lab_server, launch_chromium, new_context
 
 from autograder.build import build
 from autograder.coursedir import CONFIG_FILE, CourseDir, read_notebook
@@ -176,6 +176,8 @@ def pytest_terminal_summary(terminalreporter):
     if STUDENT_DURATIONS:
         times = ", ".join(f"{a} {t:.0f} s" for a, t in sorted(STUDENT_DURATIONS.items()))
         terminalreporter.write_line(f"student paths in the browser: {times}")
+    for a, moved in sorted(EXPLORATION_MOVES.items()):
+        terminalreporter.write_line(f"exploration of {a}: {moved}")
     for run in _run_dir:
         shots = list(run.rglob("*.png"))
         terminalreporter.write_sep("-", f"browser screenshots ({len(shots)}) and server log: {run}")

@@ -195,3 +195,69 @@ def shot(page, path: Path, locator=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
     return path
+
+
+def run_cell(page, index: int) -> None:
+    """Select a cell by its prompt and run it in place (Ctrl+Enter)."""
+    prompt = page.locator(cell_selector(index)).locator(".jp-InputPrompt")
+    prompt.scroll_into_view_if_needed()
+    prompt.click()  # selects the cell, command mode
+    page.keyboard.press("Control+Enter")
+
+
+WIDGET_IMAGE = "img.widget-image"
+
+
+def widget_image_src(page, index: int, timeout: float = KERNEL_TIMEOUT) -> str:
+    """Wait until cell `index` shows an ipywidgets Image that has loaded; return its src."""
+    image = page.locator(cell_selector(index)).locator(WIDGET_IMAGE).first
+    image.wait_for(timeout=timeout)
+    image.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=timeout
+    )
+    return image.get_attribute("src")
+
+
+def wait_widget_image_changed(page, index: int, old_src: str) -> str:
+    """Wait until the Image widget of cell `index` shows a new picture (a new src, loaded)."""
+    image = page.locator(cell_selector(index)).locator(WIDGET_IMAGE).first
+    page.wait_for_function(
+        "([img, old]) => img.getAttribute('src') !== old && img.complete && img.naturalWidth > 0",
+        arg=[image.element_handle(), old_src],
+        timeout=KERNEL_TIMEOUT,
+    )
+    return image.get_attribute("src")
+
+
+def move_a_control(page, index: int) -> str:
+    """Move one control of the ipywidgets in cell `index`, as a student would; say which.
+
+    The first slider is dragged to its maximum with the keyboard (End on its handle); without a
+    slider, the first toggle button not selected is clicked, or the first drop-down menu moves to
+    its next option."""
+    cell = page.locator(cell_selector(index))
+    handles = cell.locator(".widget-slider .noUi-handle")
+    if handles.count():
+        label = cell.locator(".widget-slider .widget-label").first.inner_text().strip()
+        before = cell.locator(".widget-slider .widget-readout").first.inner_text().strip()
+        handles.first.focus()
+        page.keyboard.press("End")
+        page.wait_for_function(
+            "([el, old]) => el.textContent.trim() !== old",
+            arg=[cell.locator(".widget-slider .widget-readout").first.element_handle(), before],
+            timeout=30_000,
+        )
+        after = cell.locator(".widget-slider .widget-readout").first.inner_text().strip()
+        return f"slider {label!r}: {before} -> {after}"
+    toggles = cell.locator(".widget-toggle-button:not(.mod-active)")
+    if toggles.count():
+        text = toggles.first.inner_text().strip()
+        toggles.first.click()
+        return f"toggle button {text!r}"
+    menu_ = cell.locator("select").first
+    options = menu_.locator("option").all_inner_texts()
+    current = menu_.evaluate("s => s.options[s.selectedIndex].text")
+    choice = options[(options.index(current) + 1) % len(options)]
+    menu_.select_option(label=choice)
+    return f"menu: {current!r} -> {choice!r}"

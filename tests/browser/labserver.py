@@ -26,6 +26,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STUDENT_DURATIONS: dict[str, float] = {}  # assignment id -> seconds its student path took
+EXPLORATION_MOVES: dict[str, str] = {}  # assignment id -> the control moved, how much of the picture changed
 SERVER_START_TIMEOUT = 120  # s: a CPU-starved machine can take a while to import everything
 
 

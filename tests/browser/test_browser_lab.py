@@ -25,16 +25,20 @@ from labpage import (
     executed,
     in_lab,
     menu,
+    move_a_control,
     open_notebook,
     replace_cell_source,
     run_all,
+    run_cell,
     run_cells_from,
     save,
     shot,
     validate,
     wait_executed,
+    wait_widget_image_changed,
+    widget_image_src,
 )
-from labserver import STUDENT_DURATIONS
+from labserver import EXPLORATION_MOVES, STUDENT_DURATIONS
 
 from autograder.coursedir import CourseDir, exercise_of, read_notebook
 from autograder.synth import solution_answers
@@ -188,6 +192,58 @@ def test_student_path(assignment, lab, lab_course, page, screenshots):
         assert not [o for o in nb.cells[i].outputs if o.output_type == "error"], f"test cell {i} failed"
     assert page.get_by_text(NEWS_PROMPT).count() == 0, "the Jupyter news prompt popped up"
     STUDENT_DURATIONS[a.id] = time.monotonic() - start
+
+
+EXPLORATION = "# Exploration (not graded)"  # how the notebooks start their exploration cell
+
+
+def differing_pixels(before: Path, after: Path) -> float:
+    """Fraction of the pixels that differ between two screenshots (1.0 if their sizes differ)."""
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(before).convert("RGB"), dtype=np.int16)
+    b = np.asarray(Image.open(after).convert("RGB"), dtype=np.int16)
+    if a.shape != b.shape:
+        return 1.0
+    return float(np.mean(np.any(np.abs(a - b) > 8, axis=-1)))
+
+
+def test_exploration_redraws_when_a_control_moves(assignment, lab, page, screenshots):
+    """The setup cell and the exploration alone (it needs nothing else), then one control moved:
+    the picture the widget shows must change (compared pixel by pixel, before and after)."""
+    a = assignment
+    out = screenshots / a.id
+    release = read_notebook(CourseDir.repo().release_notebook(a))
+    code = [i for i, c in enumerate(release.cells) if c.cell_type == "code"]
+    setup = code[0]
+    exploration = next(i for i in code if release.cells[i].source.startswith(EXPLORATION))
+
+    open_notebook(page, lab, f"release/{a.id}/{a.notebook}", len(release.cells))
+    run_cell(page, setup)
+    wait_executed(page, [setup])
+    run_cell(page, exploration)
+    wait_executed(page, [exploration])
+    by_index = {c["index"]: c for c in cells(page)}
+    assert not by_index[setup]["errors"] and not by_index[exploration]["errors"], (
+        f"setup: {by_index[setup]['errors']}\nexploration: {by_index[exploration]['errors']}"
+    )
+    image = page.locator(cell_selector(exploration)).locator("img.widget-image").first
+    old_src = widget_image_src(page, exploration)
+    before = shot(page, out / "5_exploration_before.png", image)
+    pictures = out / "5_exploration_before_picture.png", out / "6_exploration_after_picture.png"
+    image.screenshot(path=str(pictures[0]))
+
+    moved = move_a_control(page, exploration)
+    wait_widget_image_changed(page, exploration, old_src)
+    after = shot(page, out / "6_exploration_after.png", image)
+    image.screenshot(path=str(pictures[1]))
+    changed = differing_pixels(*pictures)
+    assert changed > 0.002, f"moved the {moved}, yet the picture stayed ({changed:.2%} of its pixels differ)"
+    assert before.exists() and after.exists()
+    EXPLORATION_MOVES[a.id] = f"{moved}: {changed:.1%} of the picture's pixels changed"
+    by_index = {c["index"]: c for c in cells(page)}
+    assert not by_index[exploration]["errors"], f"the redraw failed: {by_index[exploration]['errors']}"
 
 
 def test_formgrader_lists_the_assignments(lab, page, graded_submission, screenshots):
