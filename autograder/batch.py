@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.coursedir import CourseError
-from autograder.execute import ExecutionHooks
-from autograder.grading import (
+from autograder.engine.execute import ExecutionHooks
+from autograder.engine.grading import (
     ERROR,
     FAILED,
     GRADED,
@@ -44,7 +44,7 @@ from autograder.grading import (
     record_path,
     write_record,
 )
-from autograder.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
+from autograder.engine.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = ["BatchSummary", "Job", "find_submissions", "format_summary", "grade_batch", "plan"]
 

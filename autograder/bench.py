@@ -44,7 +44,7 @@ from pathlib import Path
 
 from autograder.build import build
 from autograder.coursedir import CourseDir, CourseError
-from autograder.grading import (
+from autograder.engine.grading import (
     GRADED,
     RECORD_DIR,
     GradeResult,

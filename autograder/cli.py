@@ -38,7 +38,7 @@ def _check(args) -> int:
 
 def _demo(args) -> int:
     from autograder.demo import run_demo
-    from autograder.sandbox import SandboxPolicy
+    from autograder.engine.sandbox import SandboxPolicy
 
     if args.workers is not None and args.workers < 1:
         raise CourseError("--workers must be at least 1")
@@ -123,7 +123,7 @@ def _grade(args) -> int:
     ids = [a.id for a in resolve_assignments(args.assignments)]
     if args.workers is not None and args.workers < 1:
         raise CourseError("--workers must be at least 1")
-    from autograder.sandbox import SandboxPolicy
+    from autograder.engine.sandbox import SandboxPolicy
 
     policy = SandboxPolicy.from_config(
         course,

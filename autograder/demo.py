@@ -28,9 +28,9 @@ from pathlib import Path
 from autograder.batch import BatchSummary, grade_batch
 from autograder.build import build
 from autograder.coursedir import CourseDir, CourseError
-from autograder.grading import GRADED
+from autograder.engine.grading import GRADED
+from autograder.engine.sandbox import SandboxPolicy
 from autograder.report import ClassReport, format_table, write_report
-from autograder.sandbox import SandboxPolicy
 from autograder.synth import BROKEN, TAMPERED, SyntheticSubmission, synthetic_class, write_class
 from course.syllabus import Assignment
 

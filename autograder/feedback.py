@@ -14,7 +14,7 @@ after `GetGrades` and before rendering:
 * in such a cell, error outputs keep their exception name and message (the assert's message is
   the teaching part) but lose the traceback frames of the test cell itself, whose context lines
   would print the hidden code; frames in the student's own code stay;
-* before that, `autograder.redact.RedactHiddenTests` (which `grade` already ran before writing
+* before that, `autograder.engine.redact.RedactHiddenTests` (which `grade` already ran before writing
   the autograded notebook) cuts hidden-test text out of every output once more, so feedback for
   a notebook graded by anything else is safe too.
 
@@ -35,8 +35,8 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import List, Unicode
 
 from autograder.coursedir import CourseError
-from autograder.grading import load_course_config, make_coursedir
-from autograder.redact import RedactHiddenTests
+from autograder.engine.grading import load_course_config, make_coursedir
+from autograder.engine.redact import RedactHiddenTests
 
 __all__ = ["FeedbackSummary", "HideHiddenTests", "generate_feedback"]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.coursedir import CourseError, exercise_of
-from autograder.grading import (
+from autograder.engine.grading import (
     GRADED,
     RECORD_DIR,
     GradeResult,

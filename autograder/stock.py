@@ -1,6 +1,6 @@
 """Scores that STOCK nbgrader (`nbgrader autograde`) wrote to a gradebook, for comparisons.
 
-The engine (`autograder.grading`) must give the same scores as stock nbgrader; the benchmark
+The engine (`autograder.engine.grading`) must give the same scores as stock nbgrader; the benchmark
 (`autograder.bench`) and the end-to-end tests (tests/standard_class.py) read them with these.
 """
 

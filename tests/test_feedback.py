@@ -13,9 +13,9 @@ from nbformat.v4 import new_code_cell, new_output
 
 from autograder.batch import grade_batch
 from autograder.coursedir import CourseDir, read_notebook
+from autograder.engine.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.feedback import HideHiddenTests, generate_feedback
 from autograder.nbgrader_cli import run_nbgrader
-from autograder.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.synth import fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 

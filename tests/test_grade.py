@@ -23,7 +23,7 @@ from autograder.coursedir import (
     nbgrader_cells,
     read_notebook,
 )
-from autograder.grading import FAILED, GRADED, read_record, record_path
+from autograder.engine.grading import FAILED, GRADED, read_record, record_path
 from autograder.nbgrader_cli import nbgrader_env
 from autograder.synth import fill_in, solution_answers, standard_profiles, write_submission
 from course.syllabus import ASSIGNMENTS
@@ -207,7 +207,7 @@ def test_bad_submissions_are_isolated_and_explained(built_course, tmp_path):
 
 
 def record_path_of(course: CourseDir, student: str) -> Path:
-    from autograder.grading import load_course_config, make_coursedir
+    from autograder.engine.grading import load_course_config, make_coursedir
 
     return record_path(make_coursedir(course.root, load_course_config(course.root)), FIRST.id, student)
 

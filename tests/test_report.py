@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook
 
 from autograder.batch import grade_batch
 from autograder.coursedir import CourseDir, exercise_of, read_notebook
-from autograder.grading import load_course_config, make_coursedir
+from autograder.engine.grading import load_course_config, make_coursedir
 from autograder.nbgrader_cli import export_grades, run_nbgrader
 from autograder.report import STUB_MESSAGE, collect, export_nbgrader_csv, failure_message, write_report
 from autograder.synth import CHEAT, fill_in, load_mutants, solution_answers

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder.coursedir import REPO_ROOT, CourseError
-from autograder.sandbox import (
+from autograder.engine.sandbox import (
     COURSE_SECRETS,
     Sandbox,
     SandboxPolicy,
@@ -438,8 +438,8 @@ def _stdout(cell) -> str:
 
 def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
     """Forked kernels: limits applied, private HOME, no leftovers and no planted startup code."""
-    from autograder.execute import run_notebook
-    from autograder.kernels import ForkServer
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
 
     require_bwrap()
     box = Sandbox.create(POLICY, REPO_ROOT, tmp_path / "box")
@@ -559,8 +559,8 @@ print(os.getuid())
 
 
 def _forked_kernel_walls(tmp_path, warden: bool):
-    from autograder.execute import run_notebook
-    from autograder.kernels import ForkServer
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
 
     require_bwrap()
     box = Sandbox.create(SandboxPolicy(), REPO_ROOT, tmp_path / "box")

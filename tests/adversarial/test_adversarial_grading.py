@@ -22,8 +22,8 @@ import pytest
 
 from adversarial.submissions import ASSIGNMENT, CASES, NOTEBOOK, Case, _nb
 from autograder.coursedir import CourseDir, exercise_points, read_notebook
-from autograder.grading import read_record, record_path
-from autograder.sandbox import require_bwrap
+from autograder.engine.grading import read_record, record_path
+from autograder.engine.sandbox import require_bwrap
 from autograder.synth import fill_in, solution_answers
 from course.syllabus import assignment
 
@@ -109,7 +109,7 @@ def graded(built_course, tmp_path_factory):
 
 
 def _record(course: CourseDir, student: str):
-    from autograder.grading import load_course_config, make_coursedir
+    from autograder.engine.grading import load_course_config, make_coursedir
 
     cd = make_coursedir(course.root, load_course_config(course.root))
     return read_record(record_path(cd, ASSIGNMENT, student))

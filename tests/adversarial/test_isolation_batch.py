@@ -17,9 +17,9 @@ import pytest
 
 from adversarial.isolation_cases import ASSIGNMENT, CASES, DIAGNOSTIC, NOTEBOOK, Case, honest
 from autograder.coursedir import CourseDir, exercise_points, read_notebook
-from autograder.grading import Grader
-from autograder.redact import HiddenText
-from autograder.sandbox import require_bwrap
+from autograder.engine.grading import Grader
+from autograder.engine.redact import HiddenText
+from autograder.engine.sandbox import require_bwrap
 from autograder.synth import fill_in, solution_answers
 from course.syllabus import assignment
 

@@ -32,12 +32,12 @@ What this does not bound: the machine's total memory (``RLIMIT_AS`` is per proce
 process gets its own 4 GiB) and total disk use in the scratch directory (``RLIMIT_FSIZE`` is per
 file). Both need cgroups; the process limit and timeouts keep them small in practice.
 
-How the grader uses it: `Sandbox.fork_server_options()` gives `autograder.kernels.ForkServer`
+How the grader uses it: `Sandbox.fork_server_options()` gives `autograder.engine.kernels.ForkServer`
 its bwrap prefix, its workdir (scratch/ and run/ bound read-write), `apply_rlimits` as the hook
 each forked kernel runs right after the fork, a fixed per-kernel environment (``{scratch}`` in
 HOME/IPYTHONDIR is the kernel's own directory) and `Sandbox.kernel_isolation`. Many kernels run
 in one sandbox, one after another, so each forked kernel is also walled off from the fork server
-and from the others (`autograder.isolation`): its own PID, mount and IPC namespaces (nothing
+and from the others (`autograder.engine.isolation`): its own PID, mount and IPC namespaces (nothing
 outlives its notebook; private ``/proc``, ``/tmp``, ``/dev/shm``; no other kernel's folders),
 its own uid when the grader is root, and no capabilities. For that, and only for that, the fork
 server keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID (`FORK_SERVER_CAPS`); a kernel drops them
@@ -113,7 +113,7 @@ QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # a sandboxed fork server forks each get a random uid from KERNEL_UIDS (see kernel_isolation).
 UID_BASE = 0x40000000
 KERNEL_UIDS = (0x80000000, 0xFFFFFFFE)
-# What a fork server needs to wall each kernel off (autograder.isolation), and nothing else.
+# What a fork server needs to wall each kernel off (autograder.engine.isolation), and nothing else.
 FORK_SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")
 
 
@@ -296,17 +296,17 @@ class Sandbox:
         }
 
     def fork_server_options(self) -> dict:
-        """Keyword arguments for `autograder.kernels.ForkServer` so that it runs in this sandbox.
+        """Keyword arguments for `autograder.engine.kernels.ForkServer` so that it runs in this sandbox.
 
-        The server runs as ``prefix + [python, -m, autograder.forkserver, ...]`` inside bwrap;
+        The server runs as ``prefix + [python, -m, autograder.engine.forkserver, ...]`` inside bwrap;
         each kernel child applies the rlimits right after the fork and gets `kernel_env`.
         """
         from functools import partial
 
-        from autograder.forkserver import DEFAULT_PRELOAD
+        from autograder.engine.forkserver import DEFAULT_PRELOAD
 
         # The guard's record of the preloaded libraries is made once, in the server (last).
-        preload = (*DEFAULT_PRELOAD, "autograder.guard_prepare")
+        preload = (*DEFAULT_PRELOAD, "autograder.engine.guard_prepare")
         if not self.policy.enabled:
             return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False), "preload": preload}
         return {
@@ -320,7 +320,7 @@ class Sandbox:
         }
 
     def kernel_isolation(self, scratch: Path, runtime: Path) -> dict:
-        """Prepare one forked kernel's own directories; the spec `autograder.isolation.enter` takes.
+        """Prepare one forked kernel's own directories; the spec `autograder.engine.isolation.enter` takes.
 
         `scratch` (its working directory) and `runtime` (its sockets and connection file) are
         subdirectories of this sandbox's scratch/ and run/. When the grader is root the kernel
@@ -500,7 +500,7 @@ def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:
     from dataclasses import asdict
 
     limits = json.dumps(asdict(policy))
-    return [python or sys.executable, "-m", "autograder.sandbox", limits, "-f", "{connection_file}"]
+    return [python or sys.executable, "-m", "autograder.engine.sandbox", limits, "-f", "{connection_file}"]
 
 
 def kernel_manager(sandbox: Sandbox, name: str = "kernel"):

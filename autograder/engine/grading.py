@@ -6,7 +6,7 @@ preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells 
 tests come back from the gradebook --, CheckCellMetadata) and its autograde preprocessors
 (IgnorePattern, ClearMetadata, LimitOutput, SaveAutoGrades, AssignLatePenalties, ...). Only the
 execution step is replaced: `ForkExecute` is nbgrader's `Execute` preprocessor running on
-`autograder.execute.NotebookRunner` (a forked kernel, timeouts, a dead kernel keeps the points of
+`autograder.engine.execute.NotebookRunner` (a forked kernel, timeouts, a dead kernel keeps the points of
 the cells that ran before it). So scores land in the gradebook and notebooks in ``autograded/``
 exactly where and how nbgrader puts them, and formgrader, feedback and export work unchanged.
 
@@ -43,12 +43,12 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder.coursedir import CONFIG_FILE, CourseError
-from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
-from autograder.guard import GuardHooks
+from autograder.engine.execute import CellRun, ExecutionHooks, NotebookRunner
+from autograder.engine.guard import GuardHooks
+from autograder.engine.kernels import ForkServer, ForkServerError
+from autograder.engine.redact import RedactHiddenTests
+from autograder.engine.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
 from autograder.intake import SubmissionFiles, SubmissionRefused, fingerprint, take_in
-from autograder.kernels import ForkServer, ForkServerError
-from autograder.redact import RedactHiddenTests
-from autograder.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = [
     "CellScore",
@@ -410,7 +410,7 @@ class Grader:
         self.hooks = hooks if hooks is not None or not guard else GuardHooks()
         self.redact = RedactHiddenTests(config=self.config)
         self.limits = SubmissionFiles(config=self.config)
-        self.log = log or logging.getLogger("autograder.grading")
+        self.log = log or logging.getLogger("autograder.engine.grading")
         self._capture = _Capture()
         self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
         self._nb_log.propagate = False

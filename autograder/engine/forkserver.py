@@ -1,6 +1,6 @@
 """The fork server: a process that imported TensorFlow once and forks a fresh kernel per notebook.
 
-Started by `autograder.kernels.ForkServer` as ``[*prefix, python, -m, autograder.forkserver,
+Started by `autograder.engine.kernels.ForkServer` as ``[*prefix, python, -m, autograder.engine.forkserver,
 --fd, N, --preload, mod1,mod2,...]`` (a sandbox can put ``bwrap ... --`` in `prefix`). It talks
 to its client over one inherited ``AF_UNIX``/``SOCK_SEQPACKET`` socket (fd N), one message per
 request and one per reply:
@@ -21,7 +21,7 @@ every kernel it forked and exits.
 
 The child of a ``fork`` (the kernel): new session (`os.setsid`), ``PR_SET_PDEATHSIG`` so it dies
 with the server, control socket closed, stdin from /dev/null. With an ``isolation`` spec (a
-sandbox's; see `autograder.isolation`) the child stays outside as the kernel's warden and forks
+sandbox's; see `autograder.engine.isolation`) the child stays outside as the kernel's warden and forks
 the kernel into a PID namespace of its own, where it walls itself off (mounts, uid, capabilities)
 before anything else. Then ``child_hook()`` (resource
 limits), then it creates and enters its private scratch directory `cwd`, sets `env`, writes its
@@ -69,7 +69,7 @@ EXIT_CHILD_SETUP_FAILED = 70
 
 _exit_codes: dict[int, int] = {}  # pid -> os.waitstatus_to_exitcode, for children that ended
 _children: set[int] = set()  # pids forked and not yet reaped
-_pid_namespaces = None  # autograder.isolation.PidNamespaces, made on the first isolated fork
+_pid_namespaces = None  # autograder.engine.isolation.PidNamespaces, made on the first isolated fork
 
 
 def _reap(*_args) -> None:
@@ -124,7 +124,7 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int, in_own_pid_ns: 
     os.dup2(devnull, 0)
     os.close(devnull)
     if isolation is not None:
-        from autograder.isolation import enter, enter_own_pid_namespace
+        from autograder.engine.isolation import enter, enter_own_pid_namespace
 
         warden = None if in_own_pid_ns else enter_own_pid_namespace(isolation)  # now: pid 1
         enter(isolation, warden)  # raises: the caller exits with EXIT_CHILD_SETUP_FAILED
@@ -168,7 +168,7 @@ def _fork(req: dict, sock: socket.socket) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
         if req.get("isolation") is not None:
-            from autograder.isolation import PidNamespaces
+            from autograder.engine.isolation import PidNamespaces
 
             global _pid_namespaces
             _pid_namespaces = _pid_namespaces or PidNamespaces()
@@ -303,7 +303,7 @@ def prewarm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m autograder.forkserver", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m autograder.engine.forkserver", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="inherited SOCK_SEQPACKET socket")
     p.add_argument("--preload", default=",".join(DEFAULT_PRELOAD), help="comma-separated modules")
     args = p.parse_args(argv)
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
     # Not dumpable: processes of our uid cannot ptrace us or open /proc/<pid>/mem (kernels forked
-    # from here inherit the flag until they drop their privileges; see autograder.isolation).
+    # from here inherit the flag until they drop their privileges; see autograder.engine.isolation).
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux

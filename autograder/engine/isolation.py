@@ -1,6 +1,6 @@
 """One kernel, walled off from the fork server and from every other kernel (Linux namespaces).
 
-A sandboxed fork server (`autograder.forkserver`, inside bubblewrap) forks one kernel per
+A sandboxed fork server (`autograder.engine.forkserver`, inside bubblewrap) forks one kernel per
 notebook. Sharing the server's sandbox is not enough: a kernel that could see the server (its
 parent, same uid) could write the server's memory through ``/proc/<ppid>/mem`` and so poison every
 later kernel, signal the next kernel, or leave files in ``/tmp`` for it. So each kernel gets,
@@ -203,7 +203,7 @@ def _die_with_parent(parent_alive: int | None) -> None:
 def enter(spec: dict, parent_alive: int | None = None) -> None:
     """In the forked kernel (pid 1 of its PID namespace, still privileged): wall it off, drop rights.
 
-    `spec` (made by `autograder.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
+    `spec` (made by `autograder.engine.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
     ``tmp_size_mb``, ``private_dirs`` ([[parent, own], ...]: the kernel's scratch and runtime
     directories, each inside a directory shared by all kernels of the sandbox). `parent_alive`:
     what `enter_own_pid_namespace` returned, if the kernel has a warden.

@@ -1,7 +1,7 @@
 """One notebook through one fresh kernel, cell by cell: timeouts, a dead kernel, hooks, timings.
 
 `NotebookRunner` is an nbclient ``NotebookClient`` (so nbgrader's Execute preprocessor can be
-built on it, see `autograder.grading`) that adds what grading untrusted notebooks needs:
+built on it, see `autograder.engine.grading`) that adds what grading untrusted notebooks needs:
 
 * kernels forked by a `ForkServer` (``kernels=``), or stock kernels when it is None;
 * a per-cell timeout (nbclient's ``timeout``, nbgrader's ``c.Execute.timeout``): the kernel is
@@ -43,7 +43,7 @@ from nbformat import NotebookNode
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Enum, Float, Integer
 
-from autograder.kernels import ForkKernelManager, ForkServer
+from autograder.engine.kernels import ForkKernelManager, ForkServer
 
 __all__ = [
     "CellContext",
@@ -534,7 +534,7 @@ def run_notebook(
     """Execute `nb` (in place) in a fresh kernel and report how every code cell ran.
 
     Errors in cells never raise: they are outputs, like in Jupyter. Raises only when no kernel
-    could be started (`autograder.kernels.ForkServerError`, RuntimeError).
+    could be started (`autograder.engine.kernels.ForkServerError`, RuntimeError).
     `cwd`: a directory whose data files the kernel should find in its working directory.
     """
     runner = NotebookRunner(
