@@ -43,19 +43,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.build import build
-from autograder.coursedir import CourseDir, CourseError
-from autograder.engine.grading import (
-    GRADED,
-    RECORD_DIR,
-    GradeResult,
-    load_course_config,
-    make_coursedir,
-    read_record,
-)
+from autograder.coursedir import Assignment, Course, CourseError
 from autograder.nbgrader_cli import nbgrader_env
+from autograder.records import GRADED, RECORD_DIR, GradeResult, read_record
 from autograder.stock import gradebook_cell_scores
 from autograder.synth import synthetic_class, write_class
-from course.syllabus import Assignment
 
 __all__ = ["BenchResult", "Run", "TreeSampler", "compare_scores", "format_bench", "run_bench", "run_measured"]
 
@@ -199,20 +191,15 @@ def compare_scores(scores: dict[str, dict[tuple, float | None]]) -> tuple[int, l
     return len(base), problems
 
 
-def _records(course_root: Path, assignments: list[str]) -> list[GradeResult]:
-    cd = make_coursedir(course_root, load_course_config(course_root))
+def _records(course: Course, assignments: list[str]) -> list[GradeResult]:
     out = []
     for a in assignments:
-        folder = Path(cd.format_path(cd.autograded_directory, RECORD_DIR, a))
+        folder = course.folder("autograded", RECORD_DIR, a)
         for p in sorted(folder.glob("*.json")):
             rec = read_record(p)
             if rec is not None and rec.status == GRADED:
                 out.append(rec)
     return out
-
-
-def _db_url(course_root: Path) -> str:
-    return make_coursedir(course_root, load_course_config(course_root)).db_url
 
 
 def _copy_course(src: Path, dest: Path) -> Path:
@@ -221,7 +208,7 @@ def _copy_course(src: Path, dest: Path) -> Path:
 
 
 def run_bench(
-    repo: CourseDir,
+    repo: Course,
     assignments: list[Assignment],
     workdir: Path,
     *,
@@ -295,9 +282,9 @@ def run_bench(
         result.runs["nosandbox"] = r
         log(f"  grade --no-sandbox: {r.seconds:.1f} s (exit {r.returncode})")
 
-    scores = {label: gradebook_cell_scores(_db_url(copies[label])) for label in result.runs}
+    scores = {label: gradebook_cell_scores(Course(copies[label]).db_url) for label in result.runs}
     result.cells_compared, result.mismatches = compare_scores(scores)
-    result.records = _records(copies["grade"], ids)
+    result.records = _records(Course(copies["grade"]), ids)
     if nosandbox:
         result.records_nosandbox = _records(copies["nosandbox"], ids)
     for label, run in result.runs.items():

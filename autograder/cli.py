@@ -7,27 +7,38 @@ import os
 import sys
 from pathlib import Path
 
-from autograder.coursedir import CourseDir, CourseError, resolve_assignments
+from autograder.coursedir import Course, CourseError
+
+
+def _course(args) -> Course:
+    """The course every command works on (--course, default: this repository), read once."""
+    return Course(Path(args.course)) if args.course else Course.repo()
+
+
+def _workers(n: int | None) -> int | None:
+    if n is not None and n < 1:
+        raise CourseError("--workers must be at least 1")
+    return n
 
 
 def _build(args) -> int:
     from autograder.build import build
 
-    build(CourseDir.repo(), resolve_assignments(args.assignments))
+    course = _course(args)
+    build(course, course.resolve(args.assignments))
     return 0
 
 
 def _check(args) -> int:
     from autograder.check import check_course, format_report
 
-    if args.workers < 1:
-        raise CourseError("--workers must be at least 1")
-    course = Path(args.course).resolve() if args.course else CourseDir.repo().root
+    course = _course(args)
     report = check_course(
         course,
-        resolve_assignments(args.assignments),
-        workers=args.workers,
+        course.resolve(args.assignments),
+        workers=_workers(args.workers),
         min_mutants=args.min_mutants,
+        min_alternatives=args.min_alternatives,
         workdir=args.workdir,
         progress=not args.no_progress,
         log=lambda msg: print(msg, file=sys.stderr),
@@ -40,32 +51,26 @@ def _demo(args) -> int:
     from autograder.demo import run_demo
     from autograder.engine.sandbox import SandboxPolicy
 
-    if args.workers is not None and args.workers < 1:
-        raise CourseError("--workers must be at least 1")
-    repo = CourseDir.repo()
+    course = _course(args)
     result = run_demo(
-        repo,
-        resolve_assignments(args.assignments),
+        course,
+        course.resolve(args.assignments),
         Path(args.workdir).resolve(),
         students=args.students,
         seed=args.seed,
-        workers=args.workers,
-        sandbox=SandboxPolicy.from_config(repo.root, enabled=False) if args.no_sandbox else None,
+        workers=_workers(args.workers),
+        sandbox=SandboxPolicy.of(course.config, enabled=False) if args.no_sandbox else None,
         progress=not args.no_progress,
     )
     return 0 if result.ok else 1
 
 
-def _course_root(args) -> Path:
-    return Path(args.course).resolve() if args.course else CourseDir.repo().root
-
-
 def _report(args) -> int:
     from autograder.report import format_exercises, format_table, write_report
 
-    course = _course_root(args)
-    ids = [a.id for a in resolve_assignments(args.assignments)] if args.assignments else None
-    out = Path(args.out).resolve() if args.out else course / "reports"
+    course = _course(args)
+    ids = [a.id for a in course.resolve(args.assignments)] if args.assignments else None
+    out = Path(args.out).resolve() if args.out else course.root / "reports"
     report, paths = write_report(course, ids, out)
     for line in format_table(report):
         print(line)
@@ -82,12 +87,12 @@ def _report(args) -> int:
 def _feedback(args) -> int:
     from autograder.feedback import generate_feedback
 
-    course = _course_root(args)
-    ids = [a.id for a in resolve_assignments(args.assignments)]
+    course = _course(args)
+    ids = [a.id for a in course.resolve(args.assignments)]
     summary = generate_feedback(course, ids, args.student or None)
     print(
         f"wrote {len(summary.written)} feedback file(s) without hidden tests under "
-        f"{course / 'feedback'}/<student>/<assignment>/"
+        f"{course.folder('feedback')}/<student>/<assignment>/"
     )
     for line in summary.failed:
         print(f"  FAILED {line}")
@@ -97,15 +102,14 @@ def _feedback(args) -> int:
 def _bench(args) -> int:
     from autograder.bench import format_bench, run_bench
 
-    if args.workers is not None and args.workers < 1:
-        raise CourseError("--workers must be at least 1")
+    course = _course(args)
     result = run_bench(
-        CourseDir.repo(),
-        resolve_assignments(args.assignments),
+        course,
+        course.resolve(args.assignments),
         Path(args.workdir).resolve(),
         students=args.students,
         seed=args.seed,
-        workers=args.workers,
+        workers=_workers(args.workers),
         stock=not args.no_stock,
         stock_per_submission=args.stock_per_submission,
         nosandbox=not args.no_sandbox_run,
@@ -118,15 +122,12 @@ def _bench(args) -> int:
 
 def _grade(args) -> int:
     from autograder.batch import format_summary, grade_batch
-
-    course = Path(args.course).resolve() if args.course else CourseDir.repo().root
-    ids = [a.id for a in resolve_assignments(args.assignments)]
-    if args.workers is not None and args.workers < 1:
-        raise CourseError("--workers must be at least 1")
     from autograder.engine.sandbox import SandboxPolicy
 
-    policy = SandboxPolicy.from_config(
-        course,
+    course = _course(args)
+    ids = [a.id for a in course.resolve(args.assignments)] if args.assignments else []
+    policy = SandboxPolicy.of(
+        course.config,
         enabled=False if args.no_sandbox else None,
         address_space_mb=args.memory_mb,
         cpu_seconds=args.cpu_seconds,
@@ -139,9 +140,8 @@ def _grade(args) -> int:
         ids,
         sandbox=policy,
         students=args.student or None,
-        workers=args.workers,
+        workers=_workers(args.workers),
         force=args.force,
-        explicit=bool(args.assignments),
         progress=not args.no_progress,
     )
     for line in format_summary(summary):
@@ -152,21 +152,29 @@ def _grade(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--course", metavar="DIR", help="the nbgrader course directory (default: this repository)"
+    )
 
-    b = sub.add_parser("build", help="release assignments with nbgrader (release/ + gradebook)")
+    b = sub.add_parser(
+        "build", parents=[common], help="release assignments with nbgrader (release/ + gradebook)"
+    )
     b.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     b.set_defaults(run=_build)
 
     c = sub.add_parser(
         "check",
-        help="authoring gate: solutions pass, releases score 0, every mutant is caught (exit 1 if not)",
+        parents=[common],
+        help="authoring gate: solutions and valid alternatives pass, releases score 0, every mutant is "
+        "caught (exit 1 if not)",
         description="Build the assignments with nbgrader in a temporary copy of the course and grade "
-        "the solution, the release and every wrong answer of source/<assignment>/mutants.py. Exit 1 "
-        "if a solution loses points, a release scores, a mutant escapes its exercise's tests or "
-        "costs points in another exercise, or a failing test shows no message.",
+        "the solution, the release, every wrong answer of source/<assignment>/mutants.py and every "
+        "valid answer of alternatives.py. Exit 1 if a solution or an alternative loses points, a "
+        "release scores, a mutant escapes its exercise's tests or costs points in another exercise, "
+        "or a failing test shows no message.",
     )
     c.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
-    c.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
     c.add_argument("--workers", type=int, default=2, metavar="N", help="parallel graders (default 2)")
     c.add_argument(
         "--min-mutants",
@@ -174,6 +182,13 @@ def parser() -> argparse.ArgumentParser:
         default=3,
         metavar="N",
         help="mutants required per autograded exercise (default 3)",
+    )
+    c.add_argument(
+        "--min-alternatives",
+        type=int,
+        default=2,
+        metavar="N",
+        help="valid alternative answers (alternatives.py) required per autograded exercise (default 2)",
     )
     c.add_argument(
         "--workdir",
@@ -186,21 +201,29 @@ def parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser(
         "grade",
+        parents=[common],
         help="autograde every submission in submitted/ (parallel, resumable) into the gradebook",
         description="Autograde submitted/<student>/<assignment>/ with nbgrader's own autograde "
-        "steps, each notebook in a fresh kernel forked from a process that imported TensorFlow "
-        "once. Submissions already graded and unchanged are skipped, so rerunning after an "
-        "interruption grades only what is missing. Exit status 1 only if the grader itself failed.",
+        "steps, each notebook in a fresh sandboxed kernel forked from a process that imported the "
+        "course's libraries (c.Kernels.preload) once. Submissions already graded and unchanged are "
+        "skipped, so rerunning after an interruption grades only what is missing. Exit status 1 "
+        "only if the grader itself failed.",
     )
     g.add_argument("assignments", nargs="*", help="assignment ids (default: all with submissions)")
     g.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
-    g.add_argument("--workers", type=int, metavar="N",
-                   help=f"parallel grading processes (default: number of cores, {os.cpu_count()})")
+    g.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help=f"parallel grading processes (default: number of cores, {os.cpu_count()})",
+    )
     g.add_argument("--force", action="store_true", help="regrade submissions already graded")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
-    g.add_argument("--no-sandbox", action="store_true",
-                   help="run student code WITHOUT bubblewrap isolation (trusted notebooks only)")
+    g.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code WITHOUT bubblewrap isolation (trusted notebooks only)",
+    )
     g.add_argument("--memory-mb", type=int, metavar="MB", help="address space per kernel (c.Sandbox)")
     g.add_argument("--cpu-seconds", type=int, metavar="S", help="CPU seconds per kernel (c.Sandbox)")
     g.add_argument("--max-processes", type=int, metavar="N", help="tasks per sandbox (c.Sandbox)")
@@ -210,19 +233,20 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "report",
+        parents=[common],
         help="grades CSV (also nbgrader's export format), per-exercise table, HTML report with plots",
         description="Read the gradebook (CourseDirectory.db_url / NBGRADER_DB_URL), the grading "
         "records and the autograded notebooks; write grades.csv, cells.csv, exercises.csv, "
         "nbgrader_grades.csv and a self-contained report.html; print the summary table.",
     )
     r.add_argument("assignments", nargs="*", help="assignment ids (default: all in the gradebook)")
-    r.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
     r.add_argument("--out", metavar="DIR", help="where to write (default: <course>/reports)")
     r.add_argument("--brief", action="store_true", help="only the summary table, no per-exercise lines")
     r.set_defaults(run=_report)
 
     f = sub.add_parser(
         "feedback",
+        parents=[common],
         help="per-student HTML feedback (nbgrader's GenerateFeedback) without the hidden tests' code",
         description="Render feedback/<student>/<assignment>/<notebook>.html from the autograded "
         "notebooks with nbgrader's GenerateFeedback, after removing the code between ### BEGIN "
@@ -230,11 +254,11 @@ def parser() -> argparse.ArgumentParser:
     )
     f.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     f.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
-    f.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
     f.set_defaults(run=_feedback)
 
     d = sub.add_parser(
         "demo",
+        parents=[common],
         help="synthesize a class, grade it with `grade`, write the report, print the summary",
         description="In a throw-away course (wiped first): release every assignment, synthesize a "
         "class from the solution, the blank release and the wrong answers in mutants.py "
@@ -252,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser(
         "bench",
+        parents=[common],
         help="stock nbgrader autograde vs grade (and grade --no-sandbox) on one synthetic class",
         description="Grade the same honest synthetic class with stock `nbgrader autograde` (one "
         "serial run per assignment), with `grade` and with `grade --no-sandbox`; fail unless all "

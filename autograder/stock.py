@@ -13,12 +13,7 @@ def autograded_score(gradebook_url: str, assignment_id: str, student: str) -> di
     """grade_id -> points of every autograded cell, as nbgrader stored them."""
     with Gradebook(gradebook_url) as gb:
         sub = gb.find_submission(assignment_id, student)
-        return {
-            g.name: g.score
-            for nb in sub.notebooks
-            for g in nb.grades
-            if g.cell.cell_type == "code"
-        }
+        return {g.name: g.score for nb in sub.notebooks for g in nb.grades if g.cell.cell_type == "code"}
 
 
 def gradebook_cell_scores(gradebook_url: str, course_id: str | None = None) -> dict[tuple, float | None]:

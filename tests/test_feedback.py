@@ -12,7 +12,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 from autograder.batch import grade_batch
-from autograder.coursedir import CourseDir, read_notebook
+from autograder.coursedir import Course, read_notebook
 from autograder.engine.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.feedback import HideHiddenTests, generate_feedback
 from autograder.nbgrader_cli import run_nbgrader
@@ -127,7 +127,7 @@ def test_preprocessor_leaves_cells_without_hidden_tests_alone():
 def graded(built_course, tmp_path_factory):
     root = tmp_path_factory.mktemp("feedback") / "course"
     shutil.copytree(built_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded"))
-    course = CourseDir(root)
+    course = Course(root)
     release = read_notebook(course.release_notebook(FIRST))
     solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
     unnamed = next(m for m in load_mutants(course.mutants_file(FIRST))
@@ -143,7 +143,7 @@ def graded(built_course, tmp_path_factory):
             at = ids.index(EX1_TEST)
             nb.cells.insert(at + 1, new_code_cell("print(LEAKED)\nprint(_i, _ii, _iii)"))
         nbformat.write(nb, path)
-    summary = grade_batch(root, [FIRST.id], workers=2, progress=False)
+    summary = grade_batch(Course(root), [FIRST.id], workers=2, progress=False)
     assert len(summary.graded) == 3
     return course, {r.student: r for r in summary.graded}
 
@@ -202,7 +202,7 @@ def test_no_route_brings_hidden_test_code_into_outputs_or_feedback(graded):
     r = results["leak"]
     assert r.scores() == results["sol"].scores()
     assert any("hidden-test code" in f for f in r.flags), r.flags
-    generate_feedback(course.root, [FIRST.id], ["leak"])
+    generate_feedback(course, [FIRST.id], ["leak"])
     page = course.root / "feedback" / "leak" / FIRST.id / FIRST.notebook.replace(".ipynb", ".html")
     page = page.read_text()
     text = " ".join(visible_text(page).split())
@@ -231,7 +231,7 @@ def test_feedback_has_no_hidden_test_code_but_the_hidden_asserts_message(graded)
     assert [s for s in secrets if s in stock], "stock nbgrader's feedback shows hidden tests"
 
     # ... ours does not, and keeps the hidden assert's outcome and message.
-    summary = generate_feedback(course.root, [FIRST.id])
+    summary = generate_feedback(course, [FIRST.id])
     assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "leak", "sol"]
     assert not summary.failed
     ours = visible_text(feedback.read_text())

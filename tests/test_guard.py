@@ -6,7 +6,7 @@ setup, a wrong answer, the attack, then the failing test cell twice: once withou
 fails again, or its verdict says tampered, with the expected reason).
 
 The kernels are forked by one fork server per module (unsandboxed, set up like the grader's:
-`Sandbox.fork_server_options`), so a case pays well under a second of kernel start instead of
+`Box.fork_server_options`), so a case pays well under a second of kernel start instead of
 importing Python, NumPy (and TensorFlow) again; every case still gets its own fresh kernel process.
 (That the solutions are never flagged, in the sandbox, is proven by `python -m autograder check`,
 which grades every solution with the guard on and fails on any flag.)
@@ -21,10 +21,10 @@ from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, WRONG, Attack
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_core.utils import run_sync
 
-from autograder.coursedir import REPO_ROOT
+from autograder.coursedir import REPO_ROOT, Course
 from autograder.engine import guard
 from autograder.engine.kernels import ForkServer
-from autograder.engine.sandbox import Sandbox, SandboxPolicy
+from autograder.engine.sandbox import Box, SandboxPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -70,8 +70,10 @@ def looks_passed(outputs) -> bool:
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory):
     """One unsandboxed fork server for the module: it imported NumPy, TensorFlow ... once."""
-    box = Sandbox.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path_factory.mktemp("kernels"))
-    with ForkServer(**box.fork_server_options()) as server:
+    kernels = Course.repo().config.Kernels  # this course's: TensorFlow preloaded, its logs quiet
+    workdir = tmp_path_factory.mktemp("kernels")
+    box = Box.create(SandboxPolicy(enabled=False), REPO_ROOT, workdir, env=kernels.env)
+    with ForkServer(**box.fork_server_options(kernels.preload)) as server:
         server.start()
         assert not server.preload_errors, server.preload_errors
         yield server

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+from exercises import exercise_of
 
-from autograder.coursedir import exercise_of, exercise_points, read_notebook
+from autograder.coursedir import exercise_points, read_notebook
 from autograder.nbgrader_cli import export_grades
 from autograder.stock import autograded_score
 from autograder.synth import standard_profiles

@@ -44,6 +44,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Enum, Float, Integer
 
 from autograder.engine.kernels import ForkKernelManager, ForkServer
+from autograder.records import CellRun
 
 __all__ = [
     "CellContext",
@@ -128,18 +129,6 @@ class ExecutionHooks:
 
     def check_cell(self, ctx: CellContext, before: Probe | None, after: Probe | None) -> None:
         """Inspect a cell after it ran; may append outputs (an error output fails a test cell)."""
-
-
-@dataclass
-class CellRun:
-    """How one code cell ran."""
-
-    index: int
-    grade_id: str | None
-    is_test: bool
-    seconds: float
-    status: str  # "ok", "error", "timeout", "died", "not-run"
-    note: str = ""
 
 
 @dataclass

@@ -49,8 +49,6 @@ import sys
 import time
 import traceback
 
-# What a course notebook imports in its setup cell: importing it here once saves ~3 s per kernel.
-DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyplot")
 # ipykernel's own modules (always preloaded: the child needs them to become a kernel). Not
 # matplotlib_inline.backend_inline: importing it wires matplotlib into the *running* IPython
 # shell, so it must happen in the kernel (when pyplot first selects its backend), as in a
@@ -58,8 +56,6 @@ DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyp
 # ipykernel.debugger (debugpy, ~0.3 s) and sqlite3 (IPython's history) are imported while a kernel
 # initializes: preloading them halves a kernel's start.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "sqlite3", "IPython")
-# TensorFlow logs to stderr at import unless told before (see course/notebook.py).
-QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # What ipykernel sets when it starts, so that matplotlib imported here picks the inline backend.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_MESSAGE = 1 << 20
@@ -305,7 +301,7 @@ def prewarm() -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autograder.engine.forkserver", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="inherited SOCK_SEQPACKET socket")
-    p.add_argument("--preload", default=",".join(DEFAULT_PRELOAD), help="comma-separated modules")
+    p.add_argument("--preload", default="", help="comma-separated modules (c.Kernels.preload)")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     # Ctrl-C in the grader's terminal is for the grader: it closes our socket, and we exit then.
@@ -317,8 +313,6 @@ def main(argv: list[str] | None = None) -> int:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux
         pass
-    for k, v in QUIET_TF_ENV.items():
-        os.environ.setdefault(k, v)
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     sock = socket.socket(fileno=args.fd)
     gc.disable()  # no collections while importing: fewer holes in the pages kernels share

@@ -5,7 +5,7 @@ that ran before a test cell can make a failing test look passed. The guard defea
 ways of doing that, in three layers:
 
 1. **Pristine references, captured at kernel start** (`startup_expression`, evaluated once
-   before any student code). In the kernel, `guard_kernel.install` records every module that is loaded at
+   before any student code). In the kernel, `guard_kernel.install` records every module loaded at
    that moment (the standard library, NumPy, TensorFlow, Keras, IPython, ipykernel, zmq,
    jupyter_client ...: all trusted code) with the functions and classes in it, the Python
    classes those modules define (e.g. ``tf.Variable``, ``IPython``'s shell and
@@ -49,15 +49,15 @@ cell whose verdict is tampered scores 0 and the submission is flagged for review
 
 What it does NOT stop (documented, not hidden): a student who reads this module and writes code
 aimed at it. Everything in the kernel's process is reachable from student code (``gc``,
-``ctypes``), so code can forge the guard's answers (replace ``autograder.engine.guard_kernel.before``,
+``ctypes``), so code can forge the guard's answers (replace ``guard_kernel.before``,
 ``__import__``, or the kernel's message handlers with ones that echo the nonce), patch C-level
 state through ``ctypes``, hide a fake comparison in code whose globals are a trusted module's
 (``exec(src, np.__dict__)``), or race the guard from a background thread (a change that is
 still in place after the cell is reported). Modules first imported *after* kernel start are not
-in the pristine record (a fork-server kernel has NumPy/TensorFlow/Keras preloaded; a plain
-kernel imports them in `guard_kernel.install`). Timing-based grading detection (hostname, uid, missing
-network) is possible. The sandbox (autograder.engine.sandbox) bounds what such code can reach; review
-of flagged submissions and spot checks cover the rest.
+in the pristine record (a fork-server kernel has the course's ``c.Kernels.preload`` imported; a
+plain kernel imports them in `guard_kernel.install`). Timing-based grading detection (hostname,
+uid, missing network) is possible. The sandbox (autograder.engine.sandbox) bounds what such code
+can reach; review of flagged submissions and spot checks cover the rest.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-def startup_expression(nonce: str, preload: tuple[str, ...] = ("numpy", "tensorflow", "keras")) -> str:
+def startup_expression(nonce: str, preload: tuple[str, ...] = ()) -> str:
     """Install the guard (once, after kernel start, before any student code)."""
     return f"{_KERNEL}.install({nonce!r}, {tuple(preload)!r})"
 
@@ -193,7 +193,7 @@ class GuardHooks:
     copies into the submission's result so the instructor reviews it.
     """
 
-    def __init__(self, preload: tuple[str, ...] = ("numpy", "tensorflow", "keras")) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
         self.preload = tuple(preload)
         self.findings: list[tuple[str | None, list[str]]] = []
         self._nonces: dict[str, str] = {}
@@ -237,5 +237,3 @@ def _error_output(ename: str, evalue: str):
     import nbformat
 
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
-
-

@@ -70,19 +70,34 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any as AnyTrait
-from traitlets import DottedObjectName, Type
+from traitlets import Dict, DottedObjectName, List, Type, Unicode
+from traitlets.config import Configurable
 
-from autograder.engine.forkserver import DEFAULT_PRELOAD, MAX_MESSAGE, QUIET_TF_ENV
+from autograder.engine.forkserver import MAX_MESSAGE
 
 __all__ = [
-    "DEFAULT_PRELOAD",
     "ForkKernelManager",
     "ForkProvisioner",
     "ForkServer",
     "ForkServerError",
     "ForkedProcess",
+    "Kernels",
     "describe_exit",
 ]
+
+
+class Kernels(Configurable):
+    """What every grading kernel starts with: ``c.Kernels.*`` in nbgrader_config.py."""
+
+    preload = List(
+        Unicode(),
+        help="Modules each kernel starts with already imported: the fork server imports them once "
+        "(e.g. tensorflow, which takes seconds), every kernel forked from it has them for free.",
+    ).tag(config=True)
+    env = Dict(
+        value_trait=Unicode(),
+        help="Environment variables of every kernel (and of the fork server, so its imports see them).",
+    ).tag(config=True)
 
 
 class ForkServerError(RuntimeError):
@@ -194,7 +209,7 @@ class ForkServer:
         *,
         workdir: str | Path | None = None,
         prefix: Sequence[str] = (),
-        preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload: Sequence[str] = (),
         child_hook: Callable[[], Any] | None = None,
         kernel_isolation: Callable[[Path, Path], dict] | None = None,
         env: dict[str, str] | None = None,
@@ -221,8 +236,6 @@ class ForkServer:
         # fixed_env: every kernel gets exactly `env` (a sandbox's), never its kernel manager's
         # (which is the grader's own environment).
         self.fixed_env = fixed_env
-        for k, v in QUIET_TF_ENV.items():
-            self.env.setdefault(k, v)
         self.python = python
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.coursedir import CourseDir
+from autograder.coursedir import Course
 
 ASSIGNMENT = "01_creating_variables"
 NOTEBOOK = "creating_variables.ipynb"
@@ -51,7 +51,7 @@ class Expect:
 
 # A file to submit: its bytes, or a function that makes it (a link, a FIFO ...) at the given path,
 # given the course being graded.
-Entry = bytes | Callable[[Path, CourseDir], None]
+Entry = bytes | Callable[[Path, Course], None]
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def _beside(**entries: Entry) -> Callable:
     return lambda nb: {NOTEBOOK: _nb(_with_cell_after(nb, FIRST_ANSWER, LOOK)), "data.csv": DATA, **entries}
 
 
-def _link_to(target: Callable[[CourseDir], Path | str]) -> Entry:
+def _link_to(target: Callable[[Course], Path | str]) -> Entry:
     return lambda path, course: os.symlink(target(course), path)
 
 
