@@ -264,16 +264,16 @@ def grade_batch(
     `config`: a traitlets Config merged over the course's nbgrader_config.py.
     `sandbox`: the kernels' SandboxPolicy (None: the course's ``c.Sandbox`` settings, sandbox on).
     """
-    if not assignments:
-        assignments, explicit = course.with_submissions(), False
-        if not assignments:
-            raise CourseError(f"no submissions in {course.folder('submitted')}/<student>/<assignment>/")
     if sandbox is None:
         sandbox = SandboxPolicy.of(course.config)
     if sandbox.enabled:
         require_bwrap()  # fail before any work, with the install hint
     else:
         warn_unsandboxed()
+    if not assignments:
+        assignments, explicit = course.with_submissions(), False
+        if not assignments:
+            raise CourseError(f"no submissions in {course.folder('submitted')}/<student>/<assignment>/")
     t0 = time.monotonic()
     todo, done = plan(course, assignments, students=students, force=force, explicit=explicit)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))

@@ -159,7 +159,8 @@ def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
 def exercise_points(nb: nbformat.NotebookNode, *, autograded_only: bool = True) -> dict[str, float]:
     """Points per exercise label: autograded ones (or all, hand-graded included); exercises
     without any are left out."""
-    points = {e.label: e.autograded_points + (0 if autograded_only else e.manual_points) for e in exercises(nb)}
+    points = {e.label: e.autograded_points + (0 if autograded_only else e.manual_points)
+              for e in exercises(nb)}  # fmt: skip
     return {label: p for label, p in points.items() if p > 0}
 
 

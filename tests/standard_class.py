@@ -46,7 +46,7 @@ def submit_standard_class(course: Course) -> dict[str, dict[str, float]]:
 def gradebook_scores(course: Course) -> dict[tuple, tuple]:
     """(assignment, student, notebook, grade_id) -> (auto_score, max_score, needs_manual_grade)."""
     out = {}
-    with Gradebook(course.gradebook_url, "tf-variables") as gb:
+    with Gradebook(course.db_url, "tf-variables") as gb:
         for a in gb.assignments:
             for sub in a.submissions:
                 for nb in sub.notebooks:

@@ -298,7 +298,7 @@ def test_kill_9_then_rerun_loses_nothing_and_grades_only_what_is_missing(built_c
         r = read_record(records / f"{student}.json")
         assert r is not None and r.status == GRADED
         assert sum(r.scores().values()) == score, (student, r.scores())
-    with Gradebook(course.gradebook_url, "tf-variables") as gb:
+    with Gradebook(course.db_url, "tf-variables") as gb:
         for student, score in expected.items():
             assert gb.find_submission(FIRST.id, student).code_score == score
 

@@ -41,7 +41,7 @@ def graded(built_course, tmp_path_factory):
     course = Course(root)
     # The session's built course is shared: other tests may have graded students into its
     # gradebook. This class must be exactly the one below.
-    with Gradebook(course.gradebook_url) as gb:
+    with Gradebook(course.db_url) as gb:
         for other in [s.id for s in gb.students]:
             gb.remove_student(other)
     release = read_notebook(course.release_notebook(FIRST))

@@ -36,7 +36,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import CheckCellMetadata, Execute
 from traitlets.config import Config
 
 from autograder.coursedir import Course
@@ -118,6 +118,10 @@ class FastAutograde(Autograde):
     def _init_preprocessors(self) -> None:
         self.exporter._preprocessors = []
         preprocessors = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
+        if not self._sanitizing:
+            # The sanitize pass checked the cells' nbgrader metadata, and running cells cannot
+            # change it: a second CheckCellMetadata (jsonschema on every cell) would only cost time.
+            preprocessors = [pp for pp in preprocessors if pp is not CheckCellMetadata]
         for pp in preprocessors:
             if isinstance(pp, type) and issubclass(pp, Execute):
                 self.execute_preprocessor.parent = self.exporter

@@ -250,6 +250,6 @@ def test_formgrader_opens_a_written_answer_for_manual_grading(
 def manual_grade(course: Course, a, student: str, grade_id: str) -> tuple[float | None, bool]:
     from nbgrader.api import Gradebook
 
-    with Gradebook(course.gradebook_url) as gb:
+    with Gradebook(course.db_url) as gb:
         grade = gb.find_grade(grade_id, Path(a.notebook).stem, a.id, student)
         return grade.manual_score, grade.needs_manual_grade
