@@ -286,7 +286,7 @@ def run_bench(
     result.cells_compared, result.mismatches = compare_scores(scores)
     result.records = _records(Course(copies["grade"]), ids)
     if nosandbox:
-        result.records_nosandbox = _records(copies["nosandbox"], ids)
+        result.records_nosandbox = _records(Course(copies["nosandbox"]), ids)
     for label, run in result.runs.items():
         if run.returncode != 0:
             tail = "\n".join(run.log.strip().splitlines()[-10:])

@@ -123,7 +123,7 @@ def test_the_largest_submissions_are_graded_first(built_course, tmp_path):
         nb = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
         nb.cells.extend(nbformat.v4.new_code_cell(f"x_{i} = {i}") for i in range(extra))
         write_submission(course, FIRST, student, nb)
-    todo, done = plan(course.root, [FIRST.id])
+    todo, done = plan(course, [FIRST.id])
     assert [job.student for job in todo] == ["b-large", "c-medium", "a-small"] and not done
 
 

@@ -111,7 +111,7 @@ def test_nbgrader_csv_is_what_nbgrader_export_writes(graded, tmp_path):
     stock = tmp_path / "stock.csv"
     run_nbgrader(course.root, "export", "--to", str(stock), "--assignment", f"['{FIRST.id}']")
     assert paths["nbgrader"].read_text() == stock.read_text()
-    everything = export_nbgrader_csv(course.root, tmp_path / "all.csv")  # no assignment: all of them
+    everything = export_nbgrader_csv(course, tmp_path / "all.csv")  # no assignment: all of them
     assert everything.read_text() == export_grades(course.root, tmp_path / "stock-all.csv").read_text()
     header = paths["nbgrader"].read_text().splitlines()[0]
     assert header == "assignment,duedate,timestamp,student_id,last_name,first_name,email,raw_score," \
@@ -187,7 +187,7 @@ def test_report_reads_the_gradebook_named_by_nbgrader_db_url(graded, tmp_path, m
     (course.root / "gradebook.db").rename(hidden)
     try:
         monkeypatch.setenv("NBGRADER_DB_URL", f"sqlite:///{moved}")
-        again = collect(course, [FIRST.id])
+        again = collect(Course(course.root), [FIRST.id])  # a command reads the configuration at start
         assert str(moved) in again.db_url
         def scores(r):
             return {s.student: (s.status, s.score, s.auto_score) for s in r.assignments[0].submissions}
@@ -197,7 +197,7 @@ def test_report_reads_the_gradebook_named_by_nbgrader_db_url(graded, tmp_path, m
         from autograder.coursedir import CourseError
 
         with pytest.raises(CourseError, match="no gradebook"):
-            collect(course, [FIRST.id])
+            collect(Course(course.root), [FIRST.id])
     finally:
         hidden.rename(course.root / "gradebook.db")
 
