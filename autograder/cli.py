@@ -66,11 +66,12 @@ def _demo(args) -> int:
 
 
 def _report(args) -> int:
-    from autograder.report import format_exercises, format_table, write_report
-
     course = _course(args)
     ids = [a.id for a in course.resolve(args.assignments)] if args.assignments else None
     out = Path(args.out).resolve() if args.out else course.root / "reports"
+    lms = _lms_options(args, ids)  # a bad roster fails before anything is written
+    from autograder.report import format_exercises, format_table, write_report
+
     report, paths = write_report(course, ids, out)
     for line in format_table(report):
         print(line)
@@ -81,6 +82,56 @@ def _report(args) -> int:
     print()
     for what, path in paths.items():
         print(f"{what:10s} {path}")
+    if lms is not None:
+        from autograder.lms import write_grades
+
+        roster, columns = lms
+        print()
+        for line in write_grades(args.lms, roster, report.assignments, out, canvas_columns=columns).lines:
+            print(line)
+    return 0
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise CourseError(f"{option} takes ASSIGNMENT=COLUMN, not {text!r}")
+    return key, value
+
+
+def _lms_options(args, ids):
+    """(roster, Canvas columns) for `report --lms`, read and checked (None without --lms)."""
+    if not args.lms:
+        if args.roster or args.canvas_column or args.id_column:
+            raise CourseError("--roster, --id-column and --canvas-column go with --lms canvas|moodle")
+        return None
+    if not args.roster:
+        raise CourseError(f"--lms {args.lms} needs --roster FILE (the LMS's roster export)")
+    if args.lms == "moodle" and (not ids or len(ids) != 1):
+        raise CourseError(
+            "a Moodle grading worksheet belongs to one assignment: report ASSIGNMENT --lms moodle ..."
+        )
+    from autograder.lms import read_roster
+
+    columns = dict(_pair(c, "--canvas-column") for c in args.canvas_column or [])
+    return read_roster(args.lms, args.roster, args.id_column), columns
+
+
+def _collect(args) -> int:
+    from autograder.collect import collect_from_lms, format_outcome
+
+    outcome = collect_from_lms(
+        _course(args),
+        args.assignment,
+        args.zip,
+        args.lms,
+        args.roster,
+        id_column=args.id_column,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+    for line in format_outcome(outcome):
+        print(line)
     return 0
 
 
@@ -242,7 +293,56 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("assignments", nargs="*", help="assignment ids (default: all in the gradebook)")
     r.add_argument("--out", metavar="DIR", help="where to write (default: <course>/reports)")
     r.add_argument("--brief", action="store_true", help="only the summary table, no per-exercise lines")
+    r.add_argument(
+        "--lms",
+        choices=["canvas", "moodle"],
+        help="also write the grades CSV this LMS imports (canvas_grades.csv, moodle_<assignment>.csv)",
+    )
+    r.add_argument(
+        "--roster",
+        metavar="FILE",
+        help="the LMS's roster: Canvas' Gradebook export, Moodle's grading worksheet",
+    )
+    r.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="roster column holding the course's student ids (Canvas: SIS Login ID, Moodle: Email address)",
+    )
+    r.add_argument(
+        "--canvas-column",
+        action="append",
+        metavar="ASSIGNMENT=COLUMN",
+        help="an assignment's column in Canvas' Gradebook, e.g. '01_creating_variables=Lab 1 (4321)'",
+    )
     r.set_defaults(run=_report)
+
+    k = sub.add_parser(
+        "collect",
+        help="put an LMS's submissions download (Canvas or Moodle zip) into submitted/",
+        description="Collect the zip of all submissions downloaded from Canvas or Moodle into "
+        "submitted/<student>/<assignment>/<notebook>.ipynb (nbgrader's zip_collect with the LMS's "
+        "file names), mapping LMS identities to student ids through the roster. Every file that "
+        "cannot be placed is reported; an archive with '..' paths, links or a decompression bomb is "
+        "refused and nothing is collected.",
+    )
+    k.add_argument("assignment", help="assignment id (released in release/<assignment>/)")
+    k.add_argument("zip", help="the archive downloaded from the LMS")
+    k.add_argument("--lms", choices=["canvas", "moodle"], required=True, help="where the archive comes from")
+    k.add_argument(
+        "--roster",
+        metavar="FILE",
+        help="Canvas' Gradebook export or Moodle's grading worksheet (required for Moodle; "
+        "without it, Canvas user ids are the student ids)",
+    )
+    k.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="roster column holding the course's student ids (Canvas: SIS Login ID, Moodle: Email address)",
+    )
+    k.add_argument("--force", action="store_true", help="replace students already in submitted/")
+    k.add_argument("--course", metavar="DIR", help="course directory (default: this repository)")
+    k.add_argument("--no-progress", action="store_true", help="no progress bar")
+    k.set_defaults(run=_collect)
 
     f = sub.add_parser(
         "feedback",

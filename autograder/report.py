@@ -279,6 +279,9 @@ def collect(course: Course, assignments: list[str] | None = None) -> ClassReport
                 if rec is not None and rec.status == GRADED:
                     row.flags, row.reason = list(rec.flags), rec.reason
                     _timing(row, rec)
+                elif rec is not None:  # its last grading failed after nbgrader created the entry (zeros)
+                    row.status, row.reason = rec.status, rec.reason
+                    _timing(row, rec)
                 rows[sub.student.id] = row
             for student, rec in records.items():
                 if rec.status != GRADED and student not in rows:

@@ -1,5 +1,5 @@
 """Every released notebook runs wherever TensorFlow runs: in a bare virtual environment holding only
-what a student installs (TensorFlow, NumPy, matplotlib, ipykernel; no `course`, no `autograder`,
+what a student installs (TensorFlow, NumPy, matplotlib, ipykernel, ipywidgets; no `course`, no `autograder`,
 no nbgrader), each notebook alone in an empty folder runs top to bottom until its first code stub
 raises NotImplementedError, with nothing on stderr before it.
 
@@ -28,7 +28,7 @@ from nbclient.exceptions import CellExecutionError
 
 from autograder.coursedir import REPO_ROOT
 
-STUDENT_PACKAGES = ("tensorflow-cpu", "numpy", "matplotlib", "ipykernel")
+STUDENT_PACKAGES = ("tensorflow-cpu", "numpy", "matplotlib", "ipykernel", "ipywidgets")
 STUB = "raise NotImplementedError()"
 
 
