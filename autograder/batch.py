@@ -61,6 +61,7 @@ class BatchSummary:
     skipped: list[GradeResult] = field(default_factory=list)  # graded before, unchanged: records
     seconds: float = 0.0
     workers: int = 1
+    interrupted: str = ""  # why the batch stopped before the end (the cluster went away)
 
     def _with(self, status: str) -> list[GradeResult]:
         return [r for r in self.results if r.status == status]
@@ -255,6 +256,8 @@ def grade_batch(
     config=None,
     on_result: Callable[[GradeResult], None] | None = None,
     sandbox: SandboxPolicy | None = None,
+    cluster=None,
+    container: bool = False,
 ) -> BatchSummary:
     """Grade what is not graded yet; see the module docstring. Raises CourseError (nothing to do).
 
@@ -263,12 +266,16 @@ def grade_batch(
     `hooks`: an ExecutionHooks (picklable) or a picklable factory of one, for every notebook.
     `config`: a traitlets Config merged over the course's nbgrader_config.py.
     `sandbox`: the kernels' SandboxPolicy (None: the course's ``c.Sandbox`` settings, sandbox on).
+    `cluster`: an `autograder.distributed.ClusterSpec`: the notebooks run on that Dask cluster
+    (its workers sandbox them); this process does nbgrader's bookkeeping. If the cluster goes
+    away, `summary.interrupted` says so and the rest is left for a rerun. `container`: the
+    kernels' container is their sandbox (``--isolation container``; no bubblewrap, no warning).
     """
     if sandbox is None:
         sandbox = SandboxPolicy.of(course.config)
-    if sandbox.enabled:
+    if cluster is None and sandbox.enabled:
         require_bwrap()  # fail before any work, with the install hint
-    else:
+    elif not sandbox.enabled and not container:
         warn_unsandboxed()
     if not assignments:
         assignments, explicit = course.with_submissions(), False
@@ -298,7 +305,17 @@ def grade_batch(
                 if on_result:
                     on_result(result)
 
-            if workers == 1:
+            if cluster is not None:
+                from autograder.distributed import ClusterLost, grade_on_cluster
+
+                summary.workers = 0  # the cluster's
+                try:
+                    grade_on_cluster(
+                        course, todo, cluster, hooks=hooks, config=config, record=record, sandbox=sandbox
+                    )
+                except ClusterLost as e:
+                    summary.interrupted = f"{e}; run the same command again to grade the rest"
+            elif workers == 1:
                 _run_here(course, todo, hooks, config, record, sandbox)
             else:
                 _run_pool(course, todo, workers, hooks, config, record, sandbox)
@@ -430,8 +447,8 @@ def format_summary(summary: BatchSummary) -> list[str]:
         shown = "; ".join(r.ignored[:5]) + (f"; and {len(r.ignored) - 5} more" if len(r.ignored) > 5 else "")
         lines.append(f"  {'ignored':7s}{r.assignment} {r.student}: {shown} (not copied, never opened)")
     if n:
-        lines.append(
-            f"time: {summary.seconds:.1f} s with {summary.workers} worker(s), "
-            f"{summary.seconds / n:.2f} s per submission"
-        )
+        who = f"{summary.workers} worker(s)" if summary.workers else "the Dask cluster"
+        lines.append(f"time: {summary.seconds:.1f} s with {who}, {summary.seconds / n:.2f} s per submission")
+    if summary.interrupted:
+        lines.append(f"STOPPED: {summary.interrupted}")
     return lines

@@ -177,15 +177,24 @@ def _grade(args) -> int:
 
     course = _course(args)
     ids = [a.id for a in course.resolve(args.assignments)] if args.assignments else []
+    if args.isolation == "container" and not (args.scheduler or args.cluster):
+        raise CourseError(
+            "--isolation container is for Dask workers in containers: add --scheduler or --cluster"
+        )
     policy = SandboxPolicy.of(
         course.config,
-        enabled=False if args.no_sandbox else None,
+        enabled=False if args.no_sandbox or args.isolation == "container" else None,
         address_space_mb=args.memory_mb,
         cpu_seconds=args.cpu_seconds,
         processes=args.max_processes,
         cell_timeout=args.cell_timeout,
         notebook_timeout=args.notebook_timeout,
     )
+    cluster = None
+    if args.scheduler or args.cluster:
+        from autograder.distributed import parse_cluster
+
+        cluster = parse_cluster(args.scheduler, args.cluster)
     summary = grade_batch(
         course,
         ids,
@@ -194,10 +203,12 @@ def _grade(args) -> int:
         workers=_workers(args.workers),
         force=args.force,
         progress=not args.no_progress,
+        cluster=cluster,
+        container=args.isolation == "container",
     )
     for line in format_summary(summary):
         print(line)
-    return 1 if summary.errors else 0
+    return 1 if summary.errors or summary.interrupted else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,6 +291,22 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--max-processes", type=int, metavar="N", help="tasks per sandbox (c.Sandbox)")
     g.add_argument("--cell-timeout", type=float, metavar="S", help="wall clock per cell")
     g.add_argument("--notebook-timeout", type=float, metavar="S", help="wall clock per notebook")
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a running Dask cluster (tcp://HOST:8786): its workers run the notebooks, "
+        "this process records them",
+    )
+    g.add_argument(
+        "--cluster", metavar="local:N", help="start a Dask LocalCluster of N workers and grade on it"
+    )
+    g.add_argument(
+        "--isolation",
+        choices=["sandbox", "container"],
+        default="sandbox",
+        help="on a cluster: sandbox = bubblewrap on every worker (default); container = the "
+        "workers' containers are the sandbox (see README: what the pod must enforce)",
+    )
     g.set_defaults(run=_grade)
 
     r = sub.add_parser(

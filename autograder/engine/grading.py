@@ -217,6 +217,9 @@ class Grader:
     `sandbox`: the `SandboxPolicy` kernels run under; None takes ``c.Sandbox.*`` from the course
     (sandbox on: bwrap is required). ``SandboxPolicy(enabled=False)`` grades without isolation
     (loud warning). `guard`: when `hooks` is None, run the tamper guard.
+    `execute`: how notebooks run, a factory ``f(grader) -> Execute preprocessor``; by default a
+    `ForkExecute` on this Grader's own sandboxed fork server. `autograder.distributed` passes one
+    that runs them on a Dask cluster instead (no local fork server then).
     """
 
     def __init__(
@@ -229,6 +232,7 @@ class Grader:
         log: logging.Logger | None = None,
         sandbox: SandboxPolicy | None = None,
         guard: bool = True,
+        execute=None,
     ) -> None:
         self.course = course
         self.course_root = course.root
@@ -241,9 +245,11 @@ class Grader:
             self.config.NotebookRunner.notebook_timeout = float(self.policy.notebook_timeout)
         if config is not None:
             self.config.merge(config)
-        self._own_kernels = kernels is None
+        self.settings = settings
+        self._execute = execute
+        self._own_kernels = kernels is None and execute is None
         self._sandbox_dir: str | None = None
-        if kernels is None:
+        if self._own_kernels:
             if self.policy.enabled:
                 require_bwrap()
             else:
@@ -322,7 +328,8 @@ class Grader:
         if problem is None:
             for attempt in (1, 2):
                 result = self._autograde(cd, assignment, student, result)
-                if result.status != ERROR or attempt == 2:
+                # (A cluster retries a notebook itself: see autograder.distributed.)
+                if result.status != ERROR or attempt == 2 or self.kernels is None:
                     break
                 self.log.warning("%s/%s: %s; retrying once", assignment, student, result.reason)
                 try:
@@ -357,7 +364,10 @@ class Grader:
     def _autograde(
         self, cd: CourseDirectory, assignment: str, student: str, result: GradeResult
     ) -> GradeResult:
-        execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
+        if self._execute is not None:
+            execute = self._execute(self)
+        else:
+            execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
         execute.runs = []
         if hasattr(self.hooks, "findings"):
             self.hooks.findings = []
