@@ -2,6 +2,7 @@
 #   make lab      students: JupyterLab on the course
 #   make demo     instructors: release every assignment and grade synthetic students
 #   make test     everything CI checks
+#   make hub      a class on this machine: JupyterHub + nbgrader's exchange (as root)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -9,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 # nbgrader shells out to `alembic`; Jupyter must find this venv's kernel and tools.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: lab demo test release execute lint system-deps clean
+.PHONY: lab demo test release execute lint system-deps clean hub hub-proxy
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,25 @@ lab: $(STAMP) $(LAB_OVERRIDES)
 	  --ServerApp.ip=127.0.0.1 --IdentityProvider.token= \
 	  --ServerApp.root_dir="$(LAB_ROOT)" --LabApp.default_url=/lab/tree/release $(LAB_ARGS)
 
+# A class on this machine, as root (`sudo make hub`): hub/setup.sh creates the roster's accounts,
+# nbgrader's exchange, the environment every user runs and the instructor's copy of the course,
+# then JupyterHub starts with jupyterhub_config.py (read it: it is the whole configuration).
+# Settings, e.g. `sudo make hub HUB_PORT=8080`: HUB_ROSTER, HUB_DIR, HUB_HOMES, HUB_PORT, HUB_IP,
+# HUB_HOST, HUB_PASSWORD (make hands command-line variables on to the scripts' environment).
+PROXY := node_modules/.bin/configurable-http-proxy
+
+hub: $(STAMP) $(LAB_OVERRIDES) $(PROXY)
+	bash hub/setup.sh
+	exec $(BIN)/jupyterhub -f jupyterhub_config.py
+
+# JupyterHub's proxy, configurable-http-proxy, from the npm registry (versions in package-lock.json).
+hub-proxy: $(PROXY)
+
+$(PROXY): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: sudo make system-deps (Debian: nodejs, npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/python -m autograder demo
 
@@ -63,7 +83,7 @@ system-deps:
 # The authoring gate (`autograder check`, the longest step) runs beside pytest: most tests keep
 # one core busy, the gate's two workers take what is left. Its report follows pytest's.
 # Workers and kernels die with the gate (PR_SET_PDEATHSIG), so the trap stops the whole tree.
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint hub-proxy
 	@gate_log=$$(mktemp); \
 	$(BIN)/python -m autograder check --no-progress >"$$gate_log" 2>&1 & gate=$$!; \
 	trap 'kill $$gate 2>/dev/null; rm -f "$$gate_log"' EXIT INT TERM; \
