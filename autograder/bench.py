@@ -162,6 +162,8 @@ class BenchResult:
     mismatches: list[str] = field(default_factory=list)
     records: list[GradeResult] = field(default_factory=list)  # the sandboxed grade's
     records_nosandbox: list[GradeResult] = field(default_factory=list)
+    records_cluster: list[GradeResult] = field(default_factory=list)
+    cluster: str = ""  # the grade options of the cluster run ("--cluster local:2"), if any
 
     @property
     def identical(self) -> bool:
@@ -218,6 +220,7 @@ def run_bench(
     stock: bool = True,
     stock_per_submission: bool = False,
     nosandbox: bool = True,
+    cluster: list[str] | None = None,
     log=print,
 ) -> BenchResult:
     if students < 1:
@@ -241,6 +244,8 @@ def run_bench(
     copies = {"stock": workdir / "stock", "grade": workdir / "grade", "nosandbox": workdir / "nosandbox"}
     if stock_per_submission:
         copies["stock_each"] = workdir / "stock_each"
+    if cluster:
+        copies["cluster"] = workdir / "cluster"
     for dest in copies.values():
         _copy_course(base.root, dest)
     shutil.rmtree(base.root)
@@ -248,7 +253,7 @@ def run_bench(
         f"bench: {students} students x {len(ids)} assignment(s) = {len(subs)} notebooks (seed {seed}); "
         f"{cores} cores; engine workers {workers}; prepared in {time.monotonic() - t0:.1f} s"
     )
-    result = BenchResult(len(subs), students, ids, cores, workers)
+    result = BenchResult(len(subs), students, ids, cores, workers, cluster=" ".join(cluster or []))
     env = nbgrader_env()
     env.pop("NBGRADER_DB_URL", None)
     py = sys.executable
@@ -281,6 +286,13 @@ def run_bench(
         r = run_measured("nosandbox", cmd, copies["nosandbox"], env)
         result.runs["nosandbox"] = r
         log(f"  grade --no-sandbox: {r.seconds:.1f} s (exit {r.returncode})")
+
+    if cluster:
+        log(f"  grade {result.cluster} ...")
+        r = run_measured("cluster", [*grade, str(copies["cluster"]), *cluster], copies["cluster"], env)
+        result.runs["cluster"] = r
+        result.records_cluster = _records(Course(copies["cluster"]), ids)
+        log(f"  grade {result.cluster}: {r.seconds:.1f} s (exit {r.returncode})")
 
     scores = {label: gradebook_cell_scores(Course(copies[label]).db_url) for label in result.runs}
     result.cells_compared, result.mismatches = compare_scores(scores)
@@ -333,6 +345,7 @@ def format_bench(res: BenchResult) -> list[str]:
         "stock_each": "stock, one run per submission",
         "grade": "autograder grade (sandboxed)",
         "nosandbox": "autograder grade --no-sandbox",
+        "cluster": f"autograder grade {res.cluster}"[:34],
     }
     for label, run in res.runs.items():
         rate = 60 * res.notebooks / run.seconds if run.seconds else 0.0
@@ -376,8 +389,65 @@ def format_bench(res: BenchResult) -> list[str]:
     else:
         lines.append(f"scores: DIFFERENT ({len(res.mismatches)} difference(s)):")
         lines += [f"  {m}" for m in res.mismatches[:20]]
+    if "cluster" in res.runs:
+        lines += _cluster_lines(res)
     lines.append("where the engine's time goes (grading records):")
     lines += _breakdown("grade", res.records, res.workers, grade.seconds)
     if "nosandbox" in res.runs:
         lines += _breakdown("--no-sandbox", res.records_nosandbox, res.workers, res.runs["nosandbox"].seconds)
+    if "cluster" in res.runs:
+        lines += _breakdown("cluster", res.records_cluster, res.workers, res.runs["cluster"].seconds)
+    return lines
+
+
+def coordinator_ceiling(seconds_per_record: float, cores: int = 1) -> float:
+    """Executed notebooks per second the coordinator can record (nbgrader bookkeeping, gradebook)."""
+    return cores / seconds_per_record if seconds_per_record > 0 else float("inf")
+
+
+def projection(
+    students: int, notebooks: int, cell_seconds: float, ceiling: float, workers: int
+) -> tuple[float, str]:
+    """(wall seconds, bottleneck) of grading students x notebooks on `workers` single-slot workers."""
+    n = students * notebooks
+    execute = n * cell_seconds / workers
+    record = n / ceiling
+    return max(execute, record), ("the workers" if execute >= record else "the coordinator")
+
+
+ROUND = (2000, 4)  # students x notebooks of a large course's grading round
+
+
+def _cluster_lines(res: BenchResult) -> list[str]:
+    """The cluster run against the local pool; the coordinator's ceiling; a large round projected."""
+    grade, dist = res.runs["grade"], res.runs["cluster"]
+    cost = dist.seconds / grade.seconds - 1
+    lines = [
+        f"cluster cost: {res.cluster} {dist.seconds:.1f} s vs local pool {grade.seconds:.1f} s = {cost:+.1%} "
+        f"(target <= 5% on 2 cores: {'met' if cost <= 0.05 else 'MISSED'})"
+    ]
+    records = res.records_cluster
+    if not records:
+        return lines + ["coordinator ceiling: no graded record of the cluster run"]
+    n = sum(max(len({c.notebook for c in r.cells}), 1) for r in records)
+    # Everything the coordinator does per notebook: the record's wall time minus what the worker
+    # ran (kernel start + cells). Transport is counted against the coordinator: a safe ceiling.
+    worker = sum((r.kernel_seconds or 0.0) + sum(c.seconds for c in r.cell_runs) for r in records)
+    own = max(sum(r.seconds for r in records) - worker, 1e-9) / n
+    ceiling = coordinator_ceiling(own)
+    lines.append(
+        f"coordinator ceiling: {own:.2f} s of bookkeeping per notebook (nbgrader converter, gradebook on "
+        f"sqlite, transport) = {ceiling:.2f} notebooks/s per coordinator process "
+        f"(target >= 10: {'met' if ceiling >= 10 else 'MISSED'})"
+    )
+    per_nb = worker / n
+    students, notebooks = ROUND
+    for cores in (1, 8):
+        for workers in (8, 32, 128):
+            wall, neck = projection(students, notebooks, per_nb, ceiling * cores, workers)
+            lines.append(
+                f"  projection: {students} students x {notebooks} notebooks ({per_nb:.2f} s of kernel and "
+                f"cells each) on {workers:3d} workers, coordinator {cores} core(s): {wall / 60:6.1f} min, "
+                f"bound by {neck}"
+            )
     return lines

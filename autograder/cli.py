@@ -164,6 +164,8 @@ def _bench(args) -> int:
         stock=not args.no_stock,
         stock_per_submission=args.stock_per_submission,
         nosandbox=not args.no_sandbox_run,
+        cluster=(["--scheduler", args.scheduler] if args.scheduler else [])
+        + (["--cluster", args.cluster] if args.cluster else []),
         log=lambda msg: print(msg, flush=True),
     )
     for line in format_bench(result):
@@ -417,6 +419,13 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--workdir", default=".demo/bench", help="throw-away directory (default .demo/bench)")
     n.add_argument("--no-stock", action="store_true", help="skip stock nbgrader (no speed-up)")
     n.add_argument("--no-sandbox-run", action="store_true", help="skip the --no-sandbox run")
+    n.add_argument(
+        "--cluster",
+        metavar="local:N",
+        help="also grade on a Dask LocalCluster of N workers: its cost, "
+        "the coordinator's ceiling, a 2000 x 4 round projected",
+    )
+    n.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="the same on a running Dask cluster")
     n.add_argument(
         "--stock-per-submission",
         action="store_true",

@@ -319,18 +319,3 @@ def _grade_remotely(job):
 
     assert _grader is not None
     return _safe_grade(_grader, job)
-
-
-def coordinator_ceiling(seconds_per_record: float, cores: int = 1) -> float:
-    """Executed notebooks per second the coordinator can record (nbgrader bookkeeping, gradebook)."""
-    return cores / seconds_per_record if seconds_per_record > 0 else float("inf")
-
-
-def projection(
-    students: int, notebooks: int, cell_seconds: float, ceiling: float, workers: int
-) -> tuple[float, str]:
-    """(wall seconds, bottleneck) of grading students x notebooks on `workers` single-slot workers."""
-    n = students * notebooks
-    execute = n * cell_seconds / workers
-    record = n / ceiling
-    return max(execute, record), ("the workers" if execute >= record else "the coordinator")
