@@ -568,13 +568,16 @@ def _forked_kernel_walls(tmp_path, warden: bool):
     box = Box.create(SandboxPolicy(), REPO_ROOT, tmp_path / "box", env=ENV)
     options = box.fork_server_options(PRELOAD)
     if warden:
+
         def isolation(scratch, runtime):
             return {**box.kernel_isolation(scratch, runtime), "warden": True}
+
         options["kernel_isolation"] = isolation
     with ForkServer(**options) as server:
         server.start()
-        first = run_notebook(_nb(WALLS, "open('/tmp/for_the_next', 'w').write('hi')", SURVIVORS),
-                             kernels=server, timeout=60)
+        first = run_notebook(
+            _nb(WALLS, "open('/tmp/for_the_next', 'w').write('hi')", SURVIVORS), kernels=server, timeout=60
+        )
         walls = __import__("json").loads(_stdout(first.nb.cells[0]))
         uid = int(_stdout(first.nb.cells[2]))
         # The notebook is over: nothing of it is left anywhere on the machine. Directly forked,
@@ -602,3 +605,30 @@ def test_forked_kernels_are_walled_off_and_leave_nothing_behind(tmp_path, warden
         assert w["processes"][0] == 1 and len(w["processes"]) < 30, w  # itself and its threads
     assert walls["uid"] != walls2["uid"] and min(walls["uid"], walls2["uid"]) >= 2**31
     assert walls2["tmp"] == [] or "for_the_next" not in walls2["tmp"], walls2
+
+
+def test_a_course_cloned_below_tmp_still_runs_its_kernels(tmp_path):
+    """`git clone . /tmp/fresh`: the Python environment and course pieces the sandbox binds from
+    below /tmp stay visible (read-only) under each kernel's private /tmp; nothing else does."""
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
+
+    require_bwrap()
+    course = tmp_path / "course"  # pytest's tmp_path is below /tmp
+    (course / ".venv").mkdir(parents=True)
+    (course / ".venv" / "marker").write_text("the environment")
+    (course / "gradebook.db").write_text("secret")
+    box = Box.create(SandboxPolicy(), course, tmp_path / "box", env=ENV)
+    with ForkServer(**box.fork_server_options([])) as server:
+        run = run_notebook(_nb(
+            "import os\n"
+            f"print(open({str(course / '.venv' / 'marker')!r}).read())\n"
+            f"print(os.path.exists({str(course / 'gradebook.db')!r}), os.listdir('/tmp') == [] or "
+            f"sorted(os.listdir('/tmp')))\n"
+            f"try:\n    open({str(course / '.venv' / 'evil')!r}, 'w')\nexcept OSError as e:\n"
+            "    print(type(e).__name__, e.errno)",
+        ), kernels=server, timeout=60)  # fmt: skip
+    out = _stdout(run.nb.cells[0]).splitlines()
+    assert out[0] == "the environment", run.nb.cells[0].outputs
+    assert out[1].startswith("False"), out
+    assert out[2] == "OSError 30", out  # EROFS: read-only, as the sandbox bound it
