@@ -89,17 +89,17 @@ def test_bench_on_a_tiny_class_finds_identical_scores(repo, tmp_path):
         repo,
         [FIRST],
         tmp_path / "bench",
-        students=2,
+        students=1,  # every path of the benchmark, at its smallest: the figures are not asserted
         seed=0,
-        workers=2,
+        workers=1,
         stock_per_submission=True,
         log=lines.append,
     )
     assert res.identical, res.mismatches
     assert set(res.runs) == {"stock", "stock_each", "grade", "nosandbox"}
     tests = sum(1 for c in nbgrader_cells(read_notebook(repo.source_notebook(FIRST))) if c.autograded)
-    assert res.cells_compared == 2 * tests  # two students
-    assert len(res.records) == 2 and all(r.cell_runs for r in res.records)
+    assert res.cells_compared == tests  # one student
+    assert len(res.records) == 1 and all(r.cell_runs for r in res.records)
     assert all(run.returncode == 0 and run.seconds > 0 and run.peak_rss > 0 for run in res.runs.values())
     text = "\n".join(format_bench(res))
     assert f"scores: identical for all {res.cells_compared} autograded cells" in text

@@ -81,20 +81,11 @@ def grade(course: Course, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=nbgrader_env(), timeout=1200)
 
 
-def test_the_standard_class_on_the_cluster_scores_as_stock_nbgrader(
+def test_the_standard_class_on_the_cluster_with_a_worker_killed_mid_run_scores_as_stock_nbgrader(
     cluster, built_course, standard_class, tmp_path
 ):
-    course = copy_course(built_course, tmp_path / "course")
-    submit_standard_class(course)
-    r = grade(course, "--scheduler", cluster.address)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "with the Dask cluster" in r.stdout
-    ours = {k: v for k, v in gradebook_scores(course).items() if k[0] == A01}
-    stock = {k: v for k, v in gradebook_scores(standard_class.course).items() if k[0] == A01}
-    assert ours == stock and len(ours) > 10
-
-
-def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster, built_course, standard_class, tmp_path):
+    """Graded through the CLI on the cluster while one worker is killed -9 mid-notebook: every
+    submission recorded once, per-cell scores identical to stock nbgrader's."""
     course = copy_course(built_course, tmp_path / "course")
     submit_standard_class(course)
     students = ["solution", "blank", "mistakes"]
@@ -113,6 +104,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster, built_course
     cluster.workers[0] = cluster.add_worker(2)  # the cluster carries on with a new worker
     out, _ = proc.communicate(timeout=1200)
     assert proc.returncode == 0, out[-4000:]
+    assert "with the Dask cluster" in out, out[-2000:]
     with Gradebook(course.db_url, "tf-variables") as gb:
         subs = sorted(s.student.id for s in gb.find_assignment(A01).submissions)
     assert subs == sorted(students)  # each recorded once
@@ -120,7 +112,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(cluster, built_course
     assert all(read_record(record_path(cd, A01, s)).status == "graded" for s in students)
     ours = {k: v for k, v in gradebook_scores(course).items() if k[0] == A01}
     stock = {k: v for k, v in gradebook_scores(standard_class.course).items() if k[0] == A01}
-    assert ours == stock
+    assert ours == stock and len(ours) > 10
 
 
 def test_an_unreachable_scheduler_is_one_line(built_course, tmp_path):
