@@ -140,8 +140,10 @@ def test_every_file_that_cannot_be_placed_is_reported_and_the_rest_collected(tin
     assert dict(outcome.skipped) == {
         canvas_name(cat, 504, "notes.pdf"): "not a notebook",
         canvas_name(dan, 505, "homework.ipynb"): f"dan: wrong notebook name 'homework.ipynb' (expected {NB})",
-        "zedzed_9999_506_creating_variables.ipynb": "unknown student: Canvas user 9999 is not in the roster canvas.csv",
-        "studenttest_1099_507_creating_variables.ipynb": "Canvas user 1099: the roster's 'SIS Login ID' '' is empty",
+        "zedzed_9999_506_creating_variables.ipynb":
+            "unknown student: Canvas user 9999 is not in the roster canvas.csv",
+        "studenttest_1099_507_creating_variables.ipynb":
+            "Canvas user 1099: the roster's 'SIS Login ID' '' is empty",
         "README.txt": "not a notebook",
     }
     text = "\n".join(format_outcome(outcome))
@@ -246,7 +248,8 @@ def demo_class(built_course, tmp_path_factory):
     solution = solution_answers(source)
     from exercises import exercise_of
 
-    wrong = next(m for m in load_mutants(built_course.mutants_file(FIRST)) if exercise_of(m.cell) == "ex1")
+    mutants = load_mutants(built_course.mutants_file(FIRST))
+    wrong = next(m for m in mutants if exercise_of(m.cell) == "ex1")
     nbs = {
         "ann": fill_in(release, solution),
         "bob": fill_in(release, {**solution, wrong.cell: wrong.source}),
@@ -326,15 +329,12 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
         ["Student, Test", "1099", "", "", "Section A", ""],
     ]
     assert f"{FIRST.id}: column '{CANVAS_COLUMN}' of the roster, {full:g} points possible" in proc.stdout
-    assert (
-        f"{FIRST.id}: 3 graded; left empty: 1 without a submission in the gradebook, 1 submitted but "
+    assert f"{FIRST.id}: 3 graded; left empty: 1 without a submission in the gradebook, 1 submitted but " \
         "could not be graded" in proc.stdout
-    )
     assert "roster rows without a 'SIS Login ID' (left empty): Student, Test" in proc.stdout
     assert "it would remove the grade): Loe, Dan (01_creating_variables: 5.00)" in proc.stdout
-    assert (
-        "still to grade by hand in formgrader (their written answers count 0 until then): bob" in proc.stdout
-    )
+    assert "still to grade by hand in formgrader (their written answers count 0 until then): bob" \
+        in proc.stdout
 
     # Moodle, the same class: folders and flat names, ann's re-upload "(1)", an online text.
     moodle_zip = write_zip(tmp_path / "moodle.zip", [
@@ -373,10 +373,8 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
         "Participant 7005": "",
     }
     assert all(r[:5] + r[6:] == w[:5] + w[6:] for r, w in zip(rows, _rows(worksheet), strict=True))
-    assert (
-        f"{FIRST.id}: grades scaled from {full:g} points to the worksheet's Maximum Grade 100 "
+    assert f"{FIRST.id}: grades scaled from {full:g} points to the worksheet's Maximum Grade 100 " \
         "(Moodle skips a grade above its maximum)" in written.lines
-    )
 
     # A grader failure after nbgrader created the gradebook entry (zeros) is no grade either.
     cd = Course(root).coursedir()
