@@ -126,8 +126,9 @@ def test_strip_assert_messages_keeps_the_checks():
 
 # In the copy: the snapshot exercise's test checks nothing (its mutants must escape), ex2's test
 # also checks ex1's function (ex1's mutants that fail it must show up as a cascade), ex3's asserts
-# lose their messages (its mutants fail silently); mutants.py keeps only those four exercises'
-# mutants (fewer notebooks to run, and every other exercise is left with too few mutants).
+# lose their messages (its mutants fail silently); mutants.py keeps only the first two mutants of
+# those four exercises (fewer notebooks to run; every exercise is left with too few mutants; ex1's
+# first one returns a tensor, which fails the line added to ex2's test).
 # alternatives.py keeps one real alternative of ex1 and of ex2, and lists a WRONG answer to ex2 as
 # an alternative between them (a test that rejects a valid answer looks the same to the gate): the
 # first set of alternatives (ex1's and the wrong one) loses points, so its two alternatives are
@@ -137,6 +138,7 @@ WEAKENED_TEST = "ex7_snapshot_test"
 CASCADE_INTO, SILENCED = "ex2_variable_from_numpy_test", "ex3_make_step_counter_test"
 WEAKENED = WEAKENED_TEST.split("_")[0]
 KEPT = ("ex1", "ex2", "ex3", WEAKENED)
+MUTANTS_KEPT = 2
 REJECTED = dict(cell="ex2_variable_from_numpy", why="float64 stays float64", source="""
 def variable_from_numpy(array):
     return tf.Variable(array)
@@ -165,7 +167,12 @@ def broken(tmp_path_factory):
     silenced.source = strip_assert_messages(silenced.source)
     nbformat.write(nb, path)
 
-    mutants = [m for m in load_mutants(course.mutants_file(A01)) if exercise_of(m.cell) in KEPT]
+    mutants, per_exercise = [], {}
+    for m in load_mutants(course.mutants_file(A01)):
+        ex = exercise_of(m.cell)
+        if ex in KEPT and per_exercise.get(ex, 0) < MUTANTS_KEPT:
+            mutants.append(m)
+            per_exercise[ex] = per_exercise.get(ex, 0) + 1
     course.mutants_file(A01).write_text(answers_file("MUTANTS", mutants))
     numbered = {i: m for i, m in enumerate(mutants, start=1)}
 
@@ -234,7 +241,9 @@ def test_exercises_without_enough_mutants_are_named(broken):
     assert left_out, "the copy must leave some exercise without mutants"
     for ex in left_out:
         assert any(f" {ex} has 0 mutant(s)" in p for p in few), few
-    assert len(few) == len(left_out), few
+    for ex in KEPT:
+        assert any(f" {ex} has {MUTANTS_KEPT} mutant(s)" in p for p in few), few
+    assert len(few) == len(left_out) + len(KEPT), few
 
 
 @pytest.mark.slow
