@@ -30,7 +30,6 @@ from labpage import (
     menu,
     open_notebook,
     replace_cell_source,
-    run_all,
     run_cells_from,
     save,
     shot,
@@ -362,7 +361,7 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
     uid = hub.uids[me]
     os.chown(path, uid, uid)
     open_notebook(page, hub.server_url(me), path.name, 1)
-    page.locator(cell_selector(0)).locator(".jp-InputPrompt").click()  # the notebook has the focus
-    run_all(page)
+    run_cells_from(page, 0, 0)  # Shift+Enter, as A ran hers (Run All Cells did not start it here)
+    wait_executed(page, [0])
     output = page.locator(cell_selector(0)).locator(".jp-OutputArea-output").first.inner_text()
     return json.loads(output.strip().splitlines()[-1])
