@@ -400,11 +400,6 @@ def format_bench(res: BenchResult) -> list[str]:
     return lines
 
 
-def coordinator_ceiling(seconds_per_record: float, cores: int = 1) -> float:
-    """Executed notebooks per second the coordinator can record (nbgrader bookkeeping, gradebook)."""
-    return cores / seconds_per_record if seconds_per_record > 0 else float("inf")
-
-
 def projection(
     students: int, notebooks: int, cell_seconds: float, ceiling: float, workers: int
 ) -> tuple[float, str]:
@@ -434,7 +429,7 @@ def _cluster_lines(res: BenchResult) -> list[str]:
     # ran (kernel start + cells). Transport is counted against the coordinator: a safe ceiling.
     worker = sum((r.kernel_seconds or 0.0) + sum(c.seconds for c in r.cell_runs) for r in records)
     own = max(sum(r.seconds for r in records) - worker, 1e-9) / n
-    ceiling = coordinator_ceiling(own)
+    ceiling = 1 / own  # notebooks recorded per second by one coordinator process
     lines.append(
         f"coordinator ceiling: {own:.2f} s of bookkeeping per notebook (nbgrader converter, gradebook on "
         f"sqlite, transport) = {ceiling:.2f} notebooks/s per coordinator process "

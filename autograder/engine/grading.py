@@ -245,7 +245,6 @@ class Grader:
             self.config.NotebookRunner.notebook_timeout = float(self.policy.notebook_timeout)
         if config is not None:
             self.config.merge(config)
-        self.settings = settings
         self._execute = execute
         self._own_kernels = kernels is None and execute is None
         self._sandbox_dir: str | None = None
