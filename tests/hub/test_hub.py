@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 from exercises import exercise_of
 from hubclass import hub_class
 from labpage import (
+    IDLE,
     cell_selector,
     cells,
     close_dialog,
+    in_lab,
     menu,
     open_notebook,
     replace_cell_source,
@@ -353,15 +353,15 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
         "source_nb": str(hub.course / "source" / a.id / a.notebook),
         "gradebook": str(hub.course / "gradebook.db"),
     }
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(PROBE % paths)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = hub.home(me) / "can_i_read.ipynb"
-    nbformat.write(nb, path)
-    uid = hub.uids[me]
-    os.chown(path, uid, uid)
-    open_notebook(page, hub.server_url(me), path.name, 1)
-    run_cells_from(page, 0, 0)  # Shift+Enter, as A ran hers (Run All Cells did not start it here)
+    # A new notebook from the Launcher, as a student makes one: the session and its kernel are
+    # started by JupyterLab itself (a notebook file written into B's home from outside never got one).
+    in_lab(page, hub.server_url(me))
+    menu(page, "File", "New Launcher")
+    page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    page.wait_for_selector(f"{cell_selector(0)} .cm-content", timeout=TIMEOUT)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT)
+    replace_cell_source(page, 0, PROBE % paths)
+    run_cells_from(page, 0, 0)
     wait_executed(page, [0])
     output = page.locator(cell_selector(0)).locator(".jp-OutputArea-output").first.inner_text()
     return json.loads(output.strip().splitlines()[-1])
