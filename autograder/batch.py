@@ -1,6 +1,6 @@
 """Many submissions: parallel workers, a progress bar, resume, one bad submission never stops the rest.
 
-`grade_batch(course_root, ["01_..."], workers=N)` grades every submission found under
+`grade_batch(course, ["01_..."], workers=N)` grades every submission found under
 ``submitted/<student>/<assignment>/`` that is not already graded (see `grading.is_done`), in N
 long-lived worker processes (each holds a `grading.Grader` and its fork server, so nbgrader and
 TensorFlow are imported once per worker, not once per notebook), and returns a `BatchSummary`.
@@ -29,22 +29,20 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.coursedir import CourseError
-from autograder.execute import ExecutionHooks
-from autograder.grading import (
+from autograder.coursedir import Course, CourseError
+from autograder.engine.execute import ExecutionHooks
+from autograder.engine.grading import Grader
+from autograder.engine.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
+from autograder.records import (
     ERROR,
     FAILED,
     GRADED,
-    Grader,
     GradeResult,
     is_done,
-    load_course_config,
-    make_coursedir,
     read_record,
     record_path,
     write_record,
 )
-from autograder.sandbox import SandboxPolicy, require_bwrap, warn_unsandboxed
 
 __all__ = ["BatchSummary", "Job", "find_submissions", "format_summary", "grade_batch", "plan"]
 
@@ -63,6 +61,7 @@ class BatchSummary:
     skipped: list[GradeResult] = field(default_factory=list)  # graded before, unchanged: records
     seconds: float = 0.0
     workers: int = 1
+    interrupted: str = ""  # why the batch stopped before the end (the cluster went away)
 
     def _with(self, status: str) -> list[GradeResult]:
         return [r for r in self.results if r.status == status]
@@ -113,7 +112,7 @@ def find_submissions(submitted_dir: Path, assignment: str) -> list[str]:
 
 
 def plan(
-    course_root: Path,
+    course: Course,
     assignments: Sequence[str],
     *,
     students: Sequence[str] | None = None,
@@ -128,8 +127,8 @@ def plan(
     """
     from nbgrader.api import Gradebook, MissingEntry
 
-    config = load_course_config(course_root)
-    cd = make_coursedir(course_root, config)
+    config = course.config
+    cd = course.coursedir()
     _check_gradebook(cd.db_url)
     submitted = Path(cd.format_path(cd.submitted_directory, ".", ".")).resolve()
     todo: list[Job] = []
@@ -204,14 +203,14 @@ def _set_pdeathsig() -> None:
         pass
 
 
-def _init_worker(course_root: str, config, hooks, sandbox=None) -> None:
+def _init_worker(course: Course, config, hooks, sandbox=None) -> None:
     """In each worker process: die with the batch, ignore Ctrl-C (the batch handles it)."""
     global _grader
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _set_pdeathsig()
     _quiet_warnings()
     # The Grader starts its fork server at once: TensorFlow imports while the first jobs queue.
-    _grader = Grader(course_root, config=config, hooks=hooks() if callable(hooks) else hooks, sandbox=sandbox)
+    _grader = Grader(course, config=config, hooks=hooks() if callable(hooks) else hooks, sandbox=sandbox)
     atexit.register(_grader.close)  # stop the fork server, remove its work directory
 
 
@@ -245,8 +244,8 @@ def _safe_grade(grader: Grader, job: Job) -> GradeResult:
 
 
 def grade_batch(
-    course_root: str | Path,
-    assignments: Sequence[str],
+    course: Course,
+    assignments: Sequence[str] = (),
     *,
     students: Sequence[str] | None = None,
     workers: int | None = None,
@@ -257,25 +256,36 @@ def grade_batch(
     config=None,
     on_result: Callable[[GradeResult], None] | None = None,
     sandbox: SandboxPolicy | None = None,
+    cluster=None,
+    container: bool = False,
 ) -> BatchSummary:
     """Grade what is not graded yet; see the module docstring. Raises CourseError (nothing to do).
+
+    `assignments`: ids to grade; none: every assignment that has submissions.
 
     `hooks`: an ExecutionHooks (picklable) or a picklable factory of one, for every notebook.
     `config`: a traitlets Config merged over the course's nbgrader_config.py.
     `sandbox`: the kernels' SandboxPolicy (None: the course's ``c.Sandbox`` settings, sandbox on).
+    `cluster`: an `autograder.distributed.ClusterSpec`: the notebooks run on that Dask cluster
+    (its workers sandbox them); this process does nbgrader's bookkeeping. If the cluster goes
+    away, `summary.interrupted` says so and the rest is left for a rerun. `container`: the
+    kernels' container is their sandbox (``--isolation container``; no bubblewrap, no warning).
     """
-    course_root = Path(course_root).resolve()
     if sandbox is None:
-        sandbox = SandboxPolicy.from_config(course_root)
-    if sandbox.enabled:
+        sandbox = SandboxPolicy.of(course.config)
+    if cluster is None and sandbox.enabled:
         require_bwrap()  # fail before any work, with the install hint
-    else:
+    elif not sandbox.enabled and not container:
         warn_unsandboxed()
+    if not assignments:
+        assignments, explicit = course.with_submissions(), False
+        if not assignments:
+            raise CourseError(f"no submissions in {course.folder('submitted')}/<student>/<assignment>/")
     t0 = time.monotonic()
-    todo, done = plan(course_root, assignments, students=students, force=force, explicit=explicit)
+    todo, done = plan(course, assignments, students=students, force=force, explicit=explicit)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     summary = BatchSummary(workers=workers)
-    cd = make_coursedir(course_root, load_course_config(course_root))
+    cd = course.coursedir()
     for job in done:
         rec = read_record(record_path(cd, job.assignment, job.student))
         if rec is not None:
@@ -295,10 +305,20 @@ def grade_batch(
                 if on_result:
                     on_result(result)
 
-            if workers == 1:
-                _run_here(course_root, todo, hooks, config, record, sandbox)
+            if cluster is not None:
+                from autograder.distributed import ClusterLost, grade_on_cluster
+
+                summary.workers = 0  # the cluster's
+                try:
+                    grade_on_cluster(
+                        course, todo, cluster, hooks=hooks, config=config, record=record, sandbox=sandbox
+                    )
+                except ClusterLost as e:
+                    summary.interrupted = f"{e}; run the same command again to grade the rest"
+            elif workers == 1:
+                _run_here(course, todo, hooks, config, record, sandbox)
             else:
-                _run_pool(course_root, todo, workers, hooks, config, record, sandbox)
+                _run_pool(course, todo, workers, hooks, config, record, sandbox)
         finally:
             bar.close()
     summary.seconds = time.monotonic() - t0
@@ -319,15 +339,15 @@ def _progress(total: int, enabled: bool):
     )
 
 
-def _run_here(course_root: Path, todo: list[Job], hooks, config, record, sandbox=None) -> None:
+def _run_here(course: Course, todo: list[Job], hooks, config, record, sandbox=None) -> None:
     _quiet_warnings()
     hooks = hooks() if callable(hooks) else hooks
-    with Grader(course_root, config=config, hooks=hooks, sandbox=sandbox) as grader:
+    with Grader(course, config=config, hooks=hooks, sandbox=sandbox) as grader:
         for job in todo:
             record(_safe_grade(grader, job))
 
 
-def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, record, sandbox=None) -> None:
+def _run_pool(course: Course, todo: list[Job], workers: int, hooks, config, record, sandbox=None) -> None:
     """Grade `todo` in `workers` processes. If a worker process dies (which a submission can
     cause, e.g. by exhausting memory), the unfinished jobs are graded one at a time in a single
     worker until the one that kills its worker is found (recorded as ERROR), then in parallel again.
@@ -337,7 +357,7 @@ def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, r
 
     def new_pool(n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            n, mp_context=ctx, initializer=_init_worker, initargs=(str(course_root), config, hooks, sandbox)
+            n, mp_context=ctx, initializer=_init_worker, initargs=(course, config, hooks, sandbox)
         )
 
     while pending:
@@ -361,10 +381,10 @@ def _run_pool(course_root: Path, todo: list[Job], workers: int, hooks, config, r
             raise
         pool.shutdown(wait=True, cancel_futures=True)
         if broken:
-            _quarantine(course_root, pending, new_pool, record)
+            _quarantine(course, pending, new_pool, record)
 
 
-def _quarantine(course_root: Path, pending: list[Job], new_pool, record) -> None:
+def _quarantine(course: Course, pending: list[Job], new_pool, record) -> None:
     """One job at a time in one worker, until a job kills its worker (or none is left)."""
     pool = new_pool(1)
     try:
@@ -381,7 +401,7 @@ def _quarantine(course_root: Path, pending: list[Job], new_pool, record) -> None
                     reason="its grading killed the grader's worker process (out of memory?); "
                     "grade it alone with --workers 1 --student to see more",
                 )
-                write_record(make_coursedir(course_root, load_course_config(course_root)), result)
+                write_record(course.coursedir(), result)
                 record(result)
                 return  # found: the others go back to parallel grading
             pending.pop(0)
@@ -427,8 +447,8 @@ def format_summary(summary: BatchSummary) -> list[str]:
         shown = "; ".join(r.ignored[:5]) + (f"; and {len(r.ignored) - 5} more" if len(r.ignored) > 5 else "")
         lines.append(f"  {'ignored':7s}{r.assignment} {r.student}: {shown} (not copied, never opened)")
     if n:
-        lines.append(
-            f"time: {summary.seconds:.1f} s with {summary.workers} worker(s), "
-            f"{summary.seconds / n:.2f} s per submission"
-        )
+        who = f"{summary.workers} worker(s)" if summary.workers else "the Dask cluster"
+        lines.append(f"time: {summary.seconds:.1f} s with {who}, {summary.seconds / n:.2f} s per submission")
+    if summary.interrupted:
+        lines.append(f"STOPPED: {summary.interrupted}")
     return lines

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from autograder.coursedir import CourseDir
+from autograder.coursedir import Assignment, Course
 from autograder.nbgrader_cli import generate_assignment
-from course.syllabus import Assignment
 
 
-def build(course: CourseDir, assignments: list[Assignment], log=print) -> None:
+def build(course: Course, assignments: list[Assignment], log=print) -> None:
     for a in assignments:
         generate_assignment(course.root, a.id)
-        log(f"released {a.id} -> {course.release_notebook(a).relative_to(course.root)}")
+        folder = course.folder("release", ".", a.id)
+        log(f"released {a.id} -> {folder.relative_to(course.root)}/ ({', '.join(a.notebooks)})")

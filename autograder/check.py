@@ -60,25 +60,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.build import build
-from autograder.coursedir import (
-    CONFIG_FILE,
-    CourseDir,
-    CourseError,
-    exercise_of,
-    exercise_points,
-    read_notebook,
-)
-from autograder.synth import (
-    Alternative,
-    Mutant,
-    alternatives_file,
-    fill_in,
-    load_alternatives,
-    load_mutants,
-    solution_answers,
-    write_submission,
-)
-from course.syllabus import Assignment
+from autograder.coursedir import Assignment, Course, CourseError
+from autograder.synth import Alternative, Authoring, Cell, Mutant, load_alternatives, load_mutants
 
 __all__ = [
     "MIN_ALTERNATIVES",
@@ -147,14 +130,11 @@ class CellOutcome:
     max_score: float
     kind: str = ""  # for a failing cell: ASSERT, CRASH, SILENT or STUB
     message: str = ""  # what the student sees: "AssertionError: got a tf.Tensor ..."
+    exercise: str | None = None  # the exercise the cell belongs to (autograder.coursedir.exercises)
 
     @property
     def failed(self) -> bool:
         return self.score < self.max_score
-
-    @property
-    def exercise(self) -> str | None:
-        return exercise_of(self.grade_id)
 
 
 def classify_failure(outputs: Sequence[dict], *, stub_allowed: bool = False) -> tuple[str, str]:
@@ -271,72 +251,85 @@ class CheckReport:
 
 @dataclass
 class _Plan:
-    assignment: Assignment
-    notebook: str  # notebook name without .ipynb
-    points: dict[str, float]  # exercise -> autograded points
-    mutants: list[tuple[int, Mutant]]
-    alternatives: list[tuple[int, Alternative]] = field(default_factory=list)
-    release: nbformat.NotebookNode | None = None  # to write the alternatives graded one by one
-    answers: dict[str, str] = field(default_factory=dict)  # the instructor's, by grade id
+    authoring: Authoring
+    mutants: list[tuple[int, Mutant, Cell]]  # (position in mutants.py, mutant, the cell it replaces)
+    alternatives: list[tuple[int, Alternative, Cell]] = field(default_factory=list)
 
     @property
-    def alternative_sets(self) -> list[list[tuple[int, Alternative]]]:
+    def assignment(self) -> Assignment:
+        return self.authoring.assignment
+
+    @property
+    def points(self) -> dict[str, float]:
+        return self.authoring.points
+
+    def exercise(self, cell: Cell) -> str:
+        return self.authoring.exercise_of[cell]
+
+    @property
+    def alternative_sets(self) -> list[list[tuple[int, Alternative, Cell]]]:
         """Set K holds the K-th alternative of every exercise that has one (file order)."""
-        by_exercise: dict[str | None, list[tuple[int, Alternative]]] = {}
-        for i, alt in self.alternatives:
-            by_exercise.setdefault(alt.exercise, []).append((i, alt))
+        by_exercise: dict[str, list[tuple[int, Alternative, Cell]]] = {}
+        for entry in self.alternatives:
+            by_exercise.setdefault(self.exercise(entry[2]), []).append(entry)
         depth = max((len(alts) for alts in by_exercise.values()), default=0)
         return [[alts[k] for alts in by_exercise.values() if k < len(alts)] for k in range(depth)]
 
-    def write_alternative(self, course: CourseDir, index: int, alt: Alternative) -> None:
+    def write_alternative(self, index: int, alt: Alternative, cell: Cell) -> None:
         """The solution with alternative `index` alone, as submission alternative-NN."""
-        answers = {**self.answers, alt.cell: alt.source}
-        write_submission(course, self.assignment, alternative_student(index), fill_in(self.release, answers))
+        self.authoring.write(alternative_student(index), {**self.authoring.solutions, cell: alt.source})
 
 
-def _usable(kind: str, i: int, cell: str, exercise: str | None, answers, points, problems, a_id) -> bool:
-    """Does answer #i of mutants.py/alternatives.py target a solution cell of an autograded exercise?"""
-    if cell not in answers:
-        problems.append(Problem(a_id, f"bad {kind}", f"{kind} #{i} targets {cell!r}, not a solution cell"))
-        return False
-    if exercise not in points:
+def _usable(kind: str, i: int, entry: Mutant, authoring: Authoring, problems) -> Cell | None:
+    """The solution cell of an autograded exercise that answer #i of mutants.py/alternatives.py
+    replaces, or None (a problem is recorded)."""
+    a_id = authoring.assignment.id
+    cell = authoring.locate(entry.cell, entry.notebook)
+    if cell is None:
+        where = f" of {entry.notebook}" if entry.notebook else ""
         problems.append(
-            Problem(a_id, f"bad {kind}", f"{kind} #{i} targets {cell!r}, outside an autograded exercise")
+            Problem(a_id, f"bad {kind}", f"{kind} #{i} targets {entry.cell!r}{where}, not one solution cell")
         )
-        return False
-    return True
+        return None
+    if authoring.exercise_of.get(cell) not in authoring.points:
+        problems.append(
+            Problem(
+                a_id, f"bad {kind}", f"{kind} #{i} targets {entry.cell!r}, outside an autograded exercise"
+            )
+        )
+        return None
+    return cell
 
 
 def _prepare(
-    course: CourseDir, a: Assignment, min_mutants: int, problems: list[Problem], min_alternatives: int = 0
+    course: Course, a: Assignment, min_mutants: int, problems: list[Problem], min_alternatives: int = 0
 ) -> _Plan:
     """Write the solution, release, mutant and alternative-set submissions of `a` into submitted/."""
-    source = read_notebook(course.source_notebook(a))
-    release = read_notebook(course.release_notebook(a))
-    answers = solution_answers(source)
-    points = {ex: p for ex, p in exercise_points(source).items() if p > 0}
-    write_submission(course, a, SOLUTION, fill_in(release, answers))
-    write_submission(course, a, RELEASE, release)
-    mutants: list[tuple[int, Mutant]] = []
+    authoring = Authoring(course, a)
+    answers = authoring.solutions
+    authoring.write(SOLUTION, answers)
+    authoring.write(RELEASE, None)
+    mutants: list[tuple[int, Mutant, Cell]] = []
     for i, m in enumerate(load_mutants(course.mutants_file(a)), start=1):
-        if _usable("mutant", i, m.cell, m.exercise, answers, points, problems, a.id):
-            write_submission(course, a, mutant_student(i), fill_in(release, {**answers, m.cell: m.source}))
-            mutants.append((i, m))
-    alternatives = [
-        (i, alt)
-        for i, alt in enumerate(load_alternatives(alternatives_file(course, a)), start=1)
-        if _usable("alternative", i, alt.cell, alt.exercise, answers, points, problems, a.id)
-    ]
-    plan = _Plan(a, Path(a.notebook).stem, points, mutants, alternatives, release, answers)
+        cell = _usable("mutant", i, m, authoring, problems)
+        if cell is not None:
+            authoring.write(mutant_student(i), {**answers, cell: m.source})
+            mutants.append((i, m, cell))
+    alternatives = []
+    for i, alt in enumerate(load_alternatives(course.alternatives_file(a)), start=1):
+        cell = _usable("alternative", i, alt, authoring, problems)
+        if cell is not None:
+            alternatives.append((i, alt, cell))
+    plan = _Plan(authoring, mutants, alternatives)
     for k, members in enumerate(plan.alternative_sets, start=1):
-        chosen = {alt.cell: alt.source for _, alt in members}
-        write_submission(course, a, alternative_set_student(k), fill_in(release, {**answers, **chosen}))
-    for ex in points:
+        chosen = {cell: alt.source for _, alt, cell in members}
+        authoring.write(alternative_set_student(k), {**answers, **chosen})
+    for ex in authoring.points:
         for kind, listed, needed, file in (
             ("mutants", mutants, min_mutants, "mutants.py"),
             ("alternatives", alternatives, min_alternatives, "alternatives.py"),
         ):
-            n = sum(1 for _, m in listed if m.exercise == ex)
+            n = sum(1 for _, _, cell in listed if plan.exercise(cell) == ex)
             if n < needed:
                 problems.append(
                     Problem(
@@ -349,43 +342,52 @@ def _prepare(
 
 
 def _outcome(
-    course: CourseDir,
+    course: Course,
     plan: _Plan,
     result,
-    mutant: tuple[int, Mutant] | None = None,
+    mutant: tuple[int, Mutant, Cell] | None = None,
     *,
-    alternatives: Sequence[tuple[int, Alternative]] = (),
+    alternatives: Sequence[tuple[int, Alternative, Cell]] = (),
     set_index: int = 0,
 ) -> RunOutcome:
-    """Per-cell scores (from the gradebook) and failure kinds (from the autograded notebook)."""
+    """Per-cell scores (from the gradebook) and failure kinds (from the autograded notebooks),
+    for the autograded cells only (hand-graded answers wait for formgrader)."""
     a = plan.assignment
-    run = RunOutcome(a.id, result.student, seconds=result.seconds, alternatives=tuple(alternatives))
+    run = RunOutcome(
+        a.id,
+        result.student,
+        seconds=result.seconds,
+        alternatives=tuple((i, alt) for i, alt, _ in alternatives),
+    )
     run.set_index = set_index
     if mutant is not None:
-        run.index, run.mutant = mutant
+        run.index, run.mutant = mutant[0], mutant[1]
     if not result.ok:
         run.error = f"{result.status}: {result.reason}"
         return run
     run.flags = list(getattr(result, "flags", []) or [])
-    path = course.root / "autograded" / result.student / a.id / a.notebook
-    outputs: dict[str, list] = {}
-    try:
-        nb = nbformat.read(path, as_version=4)
+    outputs: dict[Cell, list] = {}
+    for name in a.notebooks:
+        path = course.folder("autograded", result.student, a.id) / name
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except (OSError, ValueError) as e:
+            run.error = f"cannot read the autograded notebook {path}: {e}"
+            return run
         for cell in nb.cells:
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if gid and cell.cell_type == "code":
-                outputs[gid] = cell.get("outputs", [])
-    except (OSError, ValueError) as e:
-        run.error = f"cannot read the autograded notebook {path}: {e}"
-        return run
+                outputs[(name, gid)] = cell.get("outputs", [])
     for c in result.cells:
-        if c.cell_type != "code" or c.notebook != plan.notebook:
+        where = (f"{c.notebook}.ipynb", c.grade_id)
+        if where not in plan.authoring.autograded:
             continue
         score = c.auto_score if c.auto_score is not None else c.score
         kind = message = ""
         if score < c.max_score:
-            kind, message = classify_failure(outputs.get(c.grade_id, []), stub_allowed=run.student == RELEASE)
-        run.cells.append(CellOutcome(c.grade_id, float(score), float(c.max_score), kind, message))
+            kind, message = classify_failure(outputs.get(where, []), stub_allowed=run.student == RELEASE)
+        exercise = plan.authoring.exercise_of.get(where)
+        run.cells.append(CellOutcome(c.grade_id, float(score), float(c.max_score), kind, message, exercise))
     return run
 
 
@@ -440,7 +442,7 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
     report.totals[a] = (sol_score, rel_score, max_total)
 
     for ex, pts in plan.points.items():
-        mine = [i for i, m in plan.mutants if m.exercise == ex]
+        mine = [i for i, _, cell in plan.mutants if plan.exercise(cell) == ex]
         row = ExerciseRow(a, ex, 0, len(mine), 0, pts, 0.0)
         for i in mine:
             run = graded(mutant_student(i))
@@ -466,23 +468,23 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
         report.rows.append(row)
 
     rows = {row.exercise: row for row in report.rows if row.assignment == a}
-    for _, alt in plan.alternatives:
-        rows[alt.exercise].alternatives += 1
+    for _, _, cell in plan.alternatives:
+        rows[plan.exercise(cell)].alternatives += 1
     for k, members in enumerate(plan.alternative_sets, start=1):
         together = runs.get(alternative_set_student(k))
         if together is not None and together.full_marks:
-            for _, alt in members:
-                rows[alt.exercise].accepted += 1
+            for _, _, cell in members:
+                rows[plan.exercise(cell)].accepted += 1
             continue
         graded(alternative_set_student(k))  # a grading error or a flag of the set is a problem too
         alone_ok = True
-        for i, alt in members:
+        for i, _alt, cell in members:
             run = graded(alternative_student(i))
             if run is None:
                 alone_ok = False
                 continue
             if run.full_marks:
-                rows[alt.exercise].accepted += 1
+                rows[plan.exercise(cell)].accepted += 1
                 continue
             alone_ok = False
             lost = "; ".join(
@@ -490,7 +492,9 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
             )
             problems.append(
                 Problem(
-                    a, "rejected alternative", f"{run.label} is a valid answer to {alt.exercise}, but {lost}"
+                    a,
+                    "rejected alternative",
+                    f"{run.label} is a valid answer to {plan.exercise(cell)}, but {lost}",
                 )
             )
         if alone_ok and together is not None and not together.error:
@@ -506,7 +510,7 @@ def _judge(plan: _Plan, runs: dict[str, RunOutcome], report: CheckReport) -> Non
 
 
 def check_course(
-    course_root: str | Path,
+    course: Course,
     assignments: Sequence[Assignment],
     *,
     workers: int = 2,
@@ -532,11 +536,9 @@ def check_course(
         dest = base / "course"
         if dest.exists():
             shutil.rmtree(dest)
-        src = CourseDir(Path(course_root).resolve())
-        for needed in ("source", CONFIG_FILE):
-            if not (src.root / needed).exists():
-                raise CourseError(f"no {needed} in {src.root}: is this a course directory?")
-        course = src.copy_authoring_files(dest)
+        if not course.folder("source").is_dir():
+            raise CourseError(f"no source/ in {course.root}: is this a course directory?")
+        course = course.copy_authoring_files(dest)
         log(f"building {len(assignments)} assignment(s) in {course.root} ...")
         build(course, list(assignments), log=lambda *_: None)
         report.build_seconds = time.monotonic() - t0
@@ -547,14 +549,14 @@ def check_course(
         log(f"grading {n} notebooks with {workers} worker(s) ...")
         t1 = time.monotonic()
         summary = grade_batch(
-            course.root, [a.id for a in assignments], workers=workers, force=True, progress=progress
+            course, [a.id for a in assignments], workers=workers, force=True, progress=progress
         )
         results = {(r.assignment, r.student): r for r in summary.results}
         runs_of: dict[str, dict[str, RunOutcome]] = {}
         alone: dict[str, list[str]] = {}  # assignment -> alternatives to grade one by one
         for a in assignments:
             plan = plans[a.id]
-            mutant_of = {mutant_student(i): (i, m) for i, m in plan.mutants}
+            mutant_of = {mutant_student(entry[0]): entry for entry in plan.mutants}
             runs = runs_of[a.id] = {}
             for student in [SOLUTION, RELEASE, *mutant_of]:
                 r = results.get((a.id, student))
@@ -565,15 +567,15 @@ def check_course(
                 if r is not None:
                     runs[r.student] = _outcome(course, plan, r, alternatives=members, set_index=k)
                 if r is None or not runs[r.student].full_marks:
-                    for i, alt in members:
-                        plan.write_alternative(course, i, alt)
+                    for i, alt, cell in members:
+                        plan.write_alternative(i, alt, cell)
                         alone.setdefault(a.id, []).append(alternative_student(i))
         if alone:
             n = sum(len(v) for v in alone.values())
             log(f"a set of alternatives lost points: grading its {n} alternative(s) one by one ...")
             students = sorted({s for v in alone.values() for s in v})
             summary = grade_batch(
-                course.root,
+                course,
                 list(alone),
                 students=students,
                 workers=workers,
@@ -586,7 +588,7 @@ def check_course(
                 if r.student not in alone.get(r.assignment, ()):
                     continue
                 index = int(r.student.rsplit("-", 1)[1])
-                member = next((i, alt) for i, alt in plan.alternatives if i == index)
+                member = next(entry for entry in plan.alternatives if entry[0] == index)
                 runs_of[r.assignment][r.student] = _outcome(course, plan, r, alternatives=[member])
         report.grade_seconds = time.monotonic() - t1
         for a in assignments:

@@ -45,8 +45,7 @@ from nbgrader.utils import find_all_notebooks
 from traitlets import Any, Bool, Float, Integer, List, Unicode
 from traitlets.config import Configurable
 
-from autograder.coursedir import CourseError
-from autograder.grading import load_course_config, make_coursedir
+from autograder.coursedir import Course, CourseError
 from autograder.intake import SubmissionFiles, SubmissionRefused, take_in
 from autograder.lms import (
     CANVAS,
@@ -80,9 +79,9 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 class LmsArchive(Configurable):
     """Bounds on a downloaded submissions archive, checked before extracting (``c.LmsArchive.*``)."""
 
-    max_total_mb = Float(
-        2000.0, help="Total size of the archive's members once expanded, in MB."
-    ).tag(config=True)
+    max_total_mb = Float(2000.0, help="Total size of the archive's members once expanded, in MB.").tag(
+        config=True
+    )
     max_members = Integer(20000, help="Files and folders in the archive.").tag(config=True)
     max_ratio = Float(
         200.0, help="Largest expansion (expanded / compressed size) of a member over 1 MB."
@@ -436,7 +435,7 @@ def _quiet_log() -> logging.Logger:
 
 
 def collect_from_lms(
-    course_root: str | Path,
+    course: Course,
     assignment: str,
     archive: str | Path,
     lms: str,
@@ -452,8 +451,7 @@ def collect_from_lms(
     """
     if lms not in COLLECTORS:
         raise CourseError(f"unknown LMS {lms!r}: choose {' or '.join(COLLECTORS)}")
-    course_root = Path(course_root).resolve()
-    config = load_course_config(course_root)
+    config = course.config
     archive = Path(archive).resolve()
     if not archive.is_file():
         raise CourseError(f"no archive {archive}")
@@ -464,7 +462,7 @@ def collect_from_lms(
             "Moodle's file names carry a participant number that changes from one assignment to the "
             "next: --roster (the assignment's grading worksheet) is needed to know who is who"
         )
-    cd = make_coursedir(course_root, config, assignment)
+    cd = course.coursedir(assignment)
     release = cd.format_path(cd.release_directory, ".", assignment)
     released = find_all_notebooks(release) if os.path.isdir(release) else []
     if not released:
@@ -521,7 +519,5 @@ def format_outcome(o: CollectOutcome) -> list[str]:
     for student, why in o.refused:
         lines.append(f"  {student}: refused by the submission bounds (c.SubmissionFiles): {why}")
     if o.kept_existing:
-        lines.append(
-            f"  already in submitted/ (kept; --force replaces them): {', '.join(o.kept_existing)}"
-        )
+        lines.append(f"  already in submitted/ (kept; --force replaces them): {', '.join(o.kept_existing)}")
     return lines

@@ -27,12 +27,11 @@ from pathlib import Path
 
 from autograder.batch import BatchSummary, grade_batch
 from autograder.build import build
-from autograder.coursedir import CourseDir, CourseError
-from autograder.grading import GRADED
+from autograder.coursedir import Assignment, Course, CourseError
+from autograder.engine.sandbox import SandboxPolicy
+from autograder.records import GRADED
 from autograder.report import ClassReport, format_table, write_report
-from autograder.sandbox import SandboxPolicy
 from autograder.synth import BROKEN, TAMPERED, SyntheticSubmission, synthetic_class, write_class
-from course.syllabus import Assignment
 
 __all__ = ["DemoResult", "check_outcomes", "grading_spans", "run_demo"]
 
@@ -88,7 +87,7 @@ def check_outcomes(subs: list[SyntheticSubmission], summary: BatchSummary) -> li
 
 
 def run_demo(
-    repo: CourseDir,
+    repo: Course,
     assignments: list[Assignment],
     workdir: Path,
     *,
@@ -122,10 +121,10 @@ def run_demo(
     )
 
     ids = [a.id for a in assignments]
-    summary = grade_batch(course.root, ids, workers=workers, sandbox=sandbox, progress=progress)
+    summary = grade_batch(course, ids, workers=workers, sandbox=sandbox, progress=progress)
     spans = grading_spans(summary)
     title = f"Demo class ({students} students, seed {seed})"
-    report, paths = write_report(course.root, ids, workdir / "reports", seconds=spans, title=title)
+    report, paths = write_report(course, ids, workdir / "reports", seconds=spans, title=title)
     log("")
     for line in format_table(report, spans):
         log(line)

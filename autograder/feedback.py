@@ -14,7 +14,7 @@ after `GetGrades` and before rendering:
 * in such a cell, error outputs keep their exception name and message (the assert's message is
   the teaching part) but lose the traceback frames of the test cell itself, whose context lines
   would print the hidden code; frames in the student's own code stay;
-* before that, `autograder.redact.RedactHiddenTests` (which `grade` already ran before writing
+* before that, `autograder.engine.redact.RedactHiddenTests` (which `grade` already ran before writing
   the autograded notebook) cuts hidden-test text out of every output once more, so feedback for
   a notebook graded by anything else is safe too.
 
@@ -33,10 +33,10 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.converters.base import NbGraderException
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets import List, Unicode
+from traitlets.config import Config
 
-from autograder.coursedir import CourseError
-from autograder.grading import load_course_config, make_coursedir
-from autograder.redact import RedactHiddenTests
+from autograder.coursedir import Course, CourseError
+from autograder.engine.redact import RedactHiddenTests
 
 __all__ = ["FeedbackSummary", "HideHiddenTests", "generate_feedback"]
 
@@ -53,8 +53,15 @@ class HideHiddenTests(ClearHiddenTests):
 
     # as GetGrades declares it (the base class's is not configurable: traitlets would warn)
     display_data_priority = List(
-        ["text/html", "application/pdf", "text/latex", "image/svg+xml", "image/png", "image/jpeg",
-         "text/plain"]
+        [
+            "text/html",
+            "application/pdf",
+            "text/latex",
+            "image/svg+xml",
+            "image/png",
+            "image/jpeg",
+            "text/plain",
+        ]
     ).tag(config=True)
 
     def _remove_hidden_test_region(self, cell) -> bool:
@@ -99,7 +106,7 @@ class FeedbackSummary:
 
 
 def generate_feedback(
-    course_root: str | Path,
+    course: Course,
     assignments: list[str],
     students: list[str] | None = None,
     *,
@@ -109,8 +116,7 @@ def generate_feedback(
 
     Writes ``feedback/<student>/<assignment>/<notebook>.html`` for every autograded submission.
     """
-    course_root = Path(course_root).resolve()
-    config = load_course_config(course_root)
+    config = Config(course.config)  # a copy: the preprocessors below are feedback's own
     config.GenerateFeedback.preprocessors = [
         GetGrades,
         RedactHiddenTests,
@@ -121,8 +127,7 @@ def generate_feedback(
         log = logging.getLogger("autograder.feedback")
         log.setLevel(logging.ERROR)
     summary = FeedbackSummary()
-    cd0 = make_coursedir(course_root, config)
-    autograded_root = Path(cd0.format_path(cd0.autograded_directory, ".", ".")).resolve()
+    autograded_root = course.folder("autograded")
     for aid in assignments:
         found = _all_students(autograded_root, aid)
         if students:
@@ -131,7 +136,7 @@ def generate_feedback(
             continue
         # One converter per assignment (its template loads once); nbgrader goes on past a
         # student it cannot render and raises at the end, so a failure costs only that student.
-        cd = make_coursedir(course_root, config, aid, "*")
+        cd = course.coursedir(aid, "*")
         if students:
             cd.student_id = "*"
             cd.student_id_exclude = ",".join(sorted(set(_all_students(autograded_root, aid)) - set(found)))

@@ -54,9 +54,9 @@ class SubmissionFiles(Configurable):
     """Bounds on what one submission may bring in (``c.SubmissionFiles.*``)."""
 
     max_total_mb = Float(100.0, help="Total size of a submission's regular files, in MB.").tag(config=True)
-    max_entries = Integer(
-        1000, help="Files, folders and other entries in a submission, all counted."
-    ).tag(config=True)
+    max_entries = Integer(1000, help="Files, folders and other entries in a submission, all counted.").tag(
+        config=True
+    )
     max_depth = Integer(5, help="Folders nested inside a submission's folder.").tag(config=True)
 
 

@@ -345,7 +345,7 @@ def write_grades(
         cleared: list[str] = []  # a grade already in Canvas that an empty cell would remove
         for row in roster.rows:
             out = [row.get(c, "") for c in CANVAS_STUDENT_COLUMNS]
-            for a, col in zip(assignments, header[len(CANVAS_STUDENT_COLUMNS):], strict=True):
+            for a, col in zip(assignments, header[len(CANVAS_STUDENT_COLUMNS) :], strict=True):
                 out.append(_score(a, roster.student(row), lambda s, a=a: _num(s.score)))
                 if not out[-1] and (row.get(col) or "").strip() not in ("", "-"):
                     cleared.append(f"{row.get('Student', '')} ({a.id}: {row[col].strip()})")

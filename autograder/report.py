@@ -8,7 +8,7 @@ know: submissions that could not be graded (and why), submissions the guard flag
 tampering, grading times. The autograded notebooks add why a test cell failed (its error
 message, as the student sees it).
 
-`write_report(course_root, assignments, out_dir)` writes into `out_dir`:
+`write_report(course, assignments, out_dir)` writes into `out_dir`:
 
 * ``grades.csv``: one row per submission (graded or failed): scores, status, flags, reason;
 * ``cells.csv``: one row per graded cell of every graded submission, with its failing message;
@@ -35,15 +35,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.coursedir import CourseError, exercise_of
-from autograder.grading import (
-    GRADED,
-    RECORD_DIR,
-    GradeResult,
-    load_course_config,
-    make_coursedir,
-    read_record,
-)
+from autograder.coursedir import Course, CourseError, exercises, read_notebook
+from autograder.records import GRADED, RECORD_DIR, GradeResult, read_record
 
 __all__ = [
     "AssignmentReport",
@@ -65,16 +58,14 @@ STUB_MESSAGE = "NotImplementedError"
 class CellRow:
     notebook: str
     grade_id: str
-    cell_type: str  # "code" (autograded) or "markdown" (written answer)
+    cell_type: str  # "code" or "markdown"
     score: float  # what nbgrader counts: manual score if any, else auto score
     auto_score: float | None
     max_score: float
     needs_manual_grade: bool
     message: str | None = None  # why an autograded cell lost points, as the student sees it
-
-    @property
-    def exercise(self) -> str:
-        return exercise_of(self.grade_id) or self.grade_id
+    autograded: bool = True  # an autograder test (False: a hand-graded answer or task)
+    exercise: str = ""  # autograder.coursedir.exercises: the answer and the tests after it
 
 
 @dataclass
@@ -104,7 +95,7 @@ class ExerciseRow:
     assignment: str
     exercise: str
     cells: list[str]
-    written: bool  # a written answer (graded by hand in formgrader)
+    written: bool  # graded by hand in formgrader (a written answer, a hand-graded code answer)
     points: float
     students: int  # graded submissions
     mean: float
@@ -223,15 +214,24 @@ def _exercise_key(exercise: str) -> tuple:
     return (0, int(m.group(1)), "") if m else (1, 0, exercise)
 
 
-def collect(course_root: str | Path, assignments: list[str] | None = None) -> ClassReport:
+def _exercise_labels(course: Course, aid: str, notebook: str) -> dict[str, str]:
+    """grade id -> exercise label, from the source notebook (else the release): what it marks."""
+    for kind in ("source", "release"):
+        path = course.folder(kind, ".", aid) / f"{notebook}.ipynb"
+        if path.is_file():
+            return {gid: ex.label for ex in exercises(read_notebook(path)) for gid in ex.grade_ids}
+    return {}
+
+
+def collect(course: Course, assignments: list[str] | None = None) -> ClassReport:
     """Read the gradebook, the grading records and the autograded notebooks of a course."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    course_root = Path(course_root).resolve()
-    cd = make_coursedir(course_root, load_course_config(course_root))
+    cd = course.coursedir()
     db_url = cd.db_url
     _check_gradebook(db_url)
     reports = []
+    labels: dict[tuple[str, str], dict[str, str]] = {}
     with Gradebook(db_url, cd.course_id) as gb:
         ids = assignments if assignments else [a.name for a in gb.assignments]
         for aid in ids:
@@ -251,6 +251,9 @@ def collect(course_root: str | Path, assignments: list[str] | None = None) -> Cl
                 autograded = Path(cd.format_path(cd.autograded_directory, sub.student.id, aid))
                 for nb in sub.notebooks:
                     messages = _messages(autograded / f"{nb.name}.ipynb")
+                    if (aid, nb.name) not in labels:
+                        labels[(aid, nb.name)] = _exercise_labels(course, aid, nb.name)
+                    answers = {c.name for c in nb.notebook.solution_cells}  # graded answers: by hand
                     for g in nb.grades:
                         auto = None if g.auto_score is None else float(g.auto_score)
                         cell = CellRow(
@@ -261,13 +264,17 @@ def collect(course_root: str | Path, assignments: list[str] | None = None) -> Cl
                             auto,
                             float(g.max_score),
                             bool(g.needs_manual_grade),
+                            autograded=g.cell.cell_type == "code" and g.name not in answers,
+                            exercise=labels[(aid, nb.name)].get(g.name, g.name),
                         )
-                        if cell.cell_type == "code" and cell.score < cell.max_score:
+                        if len(sub.notebooks) > 1:
+                            cell.exercise = f"{nb.name}:{cell.exercise}"
+                        if cell.autograded and cell.score < cell.max_score:
                             cell.message = messages.get(g.name, "lost points without an error message")
                         row.cells.append(cell)
                 row.cells.sort(key=lambda c: (c.notebook, _exercise_key(c.exercise), c.grade_id))
-                row.auto_score = sum(c.score for c in row.cells if c.cell_type == "code")
-                row.auto_max = sum(c.max_score for c in row.cells if c.cell_type == "code")
+                row.auto_score = sum(c.score for c in row.cells if c.autograded)
+                row.auto_max = sum(c.max_score for c in row.cells if c.autograded)
                 rec = records.get(sub.student.id)
                 if rec is not None and rec.status == GRADED:
                     row.flags, row.reason = list(rec.flags), rec.reason
@@ -299,9 +306,10 @@ def _check_gradebook(db_url: str) -> None:
 def _max_scores(assignment) -> tuple[float, float]:
     auto = total = 0.0
     for nb in assignment.notebooks:
+        answers = {c.name for c in nb.solution_cells}
         for gc in nb.grade_cells:
             total += float(gc.max_score)
-            if gc.cell_type == "code":
+            if gc.cell_type == "code" and gc.name not in answers:
                 auto += float(gc.max_score)
     return auto, total
 
@@ -342,7 +350,7 @@ def _exercises(aid: str, subs: list[SubmissionRow]) -> list[ExerciseRow]:
             if not cells:
                 cells = sorted({c.grade_id for c in mine})
                 points = sum(c.max_score for c in mine)
-                written = all(c.cell_type != "code" for c in mine)
+                written = not any(c.autograded for c in mine)  # graded by hand (text or code)
             score = sum(c.score for c in mine)
             totals.append(score)
             full += score >= points
@@ -429,7 +437,7 @@ def format_exercises(report: ClassReport) -> list[str]:
 
 
 def write_report(
-    course_root: str | Path,
+    course: Course,
     assignments: list[str] | None,
     out_dir: str | Path,
     *,
@@ -437,7 +445,7 @@ def write_report(
     title: str | None = None,
 ) -> tuple[ClassReport, dict[str, Path]]:
     """Collect and write every file (see the module docstring); returns the report and the paths."""
-    report = collect(course_root, assignments)
+    report = collect(course, assignments)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -450,7 +458,7 @@ def write_report(
     _write_grades_csv(report, paths["grades"])
     _write_cells_csv(report, paths["cells"])
     _write_exercises_csv(report, paths["exercises"])
-    export_nbgrader_csv(course_root, paths["nbgrader"], [a.id for a in report.assignments])
+    export_nbgrader_csv(course, paths["nbgrader"], [a.id for a in report.assignments])
     paths["html"].write_text(render_html(report, seconds=seconds, title=title))
     return report, paths
 
@@ -522,17 +530,15 @@ def _csv(x: float | None) -> str:
     return "" if x is None else _num(x) if abs(x - round(x)) < 1e-9 else f"{x:.4f}"
 
 
-def export_nbgrader_csv(course_root: str | Path, to: Path, assignments: list[str] | None = None) -> Path:
+def export_nbgrader_csv(course: Course, to: Path, assignments: list[str] | None = None) -> Path:
     """What ``nbgrader export --to FILE`` writes, by nbgrader's own CsvExportPlugin (in process)."""
     import logging
 
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
 
-    course_root = Path(course_root).resolve()
-    config = load_course_config(course_root)
-    cd = make_coursedir(course_root, config)
-    plugin = CsvExportPlugin(config=config, log=logging.getLogger("autograder.report.export"))
+    cd = course.coursedir()
+    plugin = CsvExportPlugin(config=course.config, log=logging.getLogger("autograder.report.export"))
     plugin.to = str(to)
     plugin.assignment = list(assignments or [])
     with Gradebook(cd.db_url, cd.course_id) as gb:

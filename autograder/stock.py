@@ -1,6 +1,6 @@
 """Scores that STOCK nbgrader (`nbgrader autograde`) wrote to a gradebook, for comparisons.
 
-The engine (`autograder.grading`) must give the same scores as stock nbgrader; the benchmark
+The engine (`autograder.engine.grading`) must give the same scores as stock nbgrader; the benchmark
 (`autograder.bench`) and the end-to-end tests (tests/standard_class.py) read them with these.
 """
 
@@ -13,12 +13,7 @@ def autograded_score(gradebook_url: str, assignment_id: str, student: str) -> di
     """grade_id -> points of every autograded cell, as nbgrader stored them."""
     with Gradebook(gradebook_url) as gb:
         sub = gb.find_submission(assignment_id, student)
-        return {
-            g.name: g.score
-            for nb in sub.notebooks
-            for g in nb.grades
-            if g.cell.cell_type == "code"
-        }
+        return {g.name: g.score for nb in sub.notebooks for g in nb.grades if g.cell.cell_type == "code"}
 
 
 def gradebook_cell_scores(gradebook_url: str, course_id: str | None = None) -> dict[tuple, float | None]:

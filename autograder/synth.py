@@ -17,24 +17,20 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.coursedir import CourseDir, CourseError, exercise_of, exercise_points, read_notebook
-from course.syllabus import Assignment
-from course.syllabus import assignment as find_assignment
+from autograder.coursedir import Assignment, Course, CourseError, exercises, read_notebook
 
 _MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
 
 @dataclass(frozen=True)
 class Mutant:
-    """A wrong answer students really write: `source` replaces solution cell `cell`."""
+    """A wrong answer students really write: `source` replaces solution cell `cell` (of notebook
+    `notebook`, needed only when the assignment has several notebooks)."""
 
     cell: str
     why: str
     source: str
-
-    @property
-    def exercise(self) -> str | None:
-        return exercise_of(self.cell)
+    notebook: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,7 @@ def _load_answers(path: Path, name: str, kind: type[Mutant]) -> list:
         return []
     try:
         entries = runpy.run_path(str(path))[name]
-        return [kind(e["cell"], e["why"], e["source"].strip("\n")) for e in entries]
+        return [kind(e["cell"], e["why"], e["source"].strip("\n"), e.get("notebook")) for e in entries]
     except (KeyError, TypeError, SyntaxError) as e:
         raise CourseError(f"{path}: expected {name} = [dict(cell=, why=, source=), ...] ({e})") from None
 
@@ -87,14 +83,85 @@ def load_mutants(path: Path) -> list[Mutant]:
     return _load_answers(path, "MUTANTS", Mutant)
 
 
-def alternatives_file(course: CourseDir, a: Assignment) -> Path:
+def alternatives_file(course: Course, a: Assignment) -> Path:
     """source/<assignment>/alternatives.py, beside mutants.py."""
-    return course.mutants_file(a).with_name("alternatives.py")
+    return course.alternatives_file(a)
 
 
 def load_alternatives(path: Path) -> list[Alternative]:
     """The valid answers listed in an assignment's alternatives.py (a list named ALTERNATIVES)."""
     return _load_answers(path, "ALTERNATIVES", Alternative)
+
+
+Cell = tuple[str, str]  # (notebook file name, grade id)
+
+
+class Authoring:
+    """One assignment's authoring files, read once: its source and release notebooks and exercises.
+
+    Cells are named by (notebook, grade id): grade ids are unique within a notebook only. An
+    exercise (`autograder.coursedir.Exercise`) is keyed by its label, prefixed with the notebook's
+    name when the assignment has several notebooks (``part2:ex1``). `points` holds the exercises
+    with autograded points; hand-graded cells are left to formgrader and to nobody here.
+    """
+
+    def __init__(self, course: Course, a: Assignment) -> None:
+        self.course, self.assignment = course, a
+        self.sources = {n: read_notebook(course.source_notebook(a, n)) for n in a.notebooks}
+        self._releases: dict[str, nbformat.NotebookNode] | None = None
+        self.solutions: dict[Cell, str] = {}
+        self.exercise_of: dict[Cell, str] = {}
+        self.autograded: set[Cell] = set()
+        self.points: dict[str, float] = {}
+        for name, nb in self.sources.items():
+            for gid, answer in solution_answers(nb).items():
+                self.solutions[(name, gid)] = answer
+            for ex in exercises(nb):
+                key = ex.label if len(a.notebooks) == 1 else f"{Path(name).stem}:{ex.label}"
+                for cell in ex.cells:
+                    self.exercise_of[(name, cell.grade_id)] = key
+                    if cell.autograded:
+                        self.autograded.add((name, cell.grade_id))
+                if ex.autograded_points > 0:
+                    self.points[key] = ex.autograded_points
+
+    @property
+    def releases(self) -> dict[str, nbformat.NotebookNode]:
+        if self._releases is None:
+            self._releases = {
+                n: read_notebook(self.course.release_notebook(self.assignment, n))
+                for n in self.assignment.notebooks
+            }
+        return self._releases
+
+    def locate(self, cell: str, notebook: str | None = None) -> Cell | None:
+        """The solution cell an entry of mutants.py/alternatives.py names (None: no such cell)."""
+        names = (
+            [notebook if notebook and notebook.endswith(".ipynb") else f"{notebook}.ipynb"]
+            if notebook
+            else None
+        )
+        found = [c for c in self.solutions if c[1] == cell and (names is None or c[0] in names)]
+        return found[0] if len(found) == 1 else None
+
+    def exercise(self, answer: Mutant) -> str | None:
+        where = self.locate(answer.cell, answer.notebook)
+        return self.exercise_of.get(where) if where else None
+
+    def filled(self, answers: dict[Cell, str] | None) -> dict[str, nbformat.NotebookNode]:
+        """The release notebooks with `answers` filled in (None: the release as is)."""
+        out = {}
+        for name, nb in self.releases.items():
+            mine = {gid: text for (n, gid), text in (answers or {}).items() if n == name}
+            out[name] = fill_in(nb, mine) if mine else copy.deepcopy(nb)
+        return out
+
+    def write(self, student: str, answers: dict[Cell, str] | None) -> None:
+        """Hand in `answers` as `student` (``submitted/<student>/<assignment>/``)."""
+        for name, nb in self.filled(answers).items():
+            path = self.course.submitted_notebook(self.assignment, student, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, path)
 
 
 @dataclass(frozen=True)
@@ -107,28 +174,29 @@ class Profile:
     blank: bool = False
 
 
-def standard_profiles(course: CourseDir, a: Assignment) -> list[Profile]:
-    """The three students of the end-to-end check: solution, blank, typical mistakes.
+def standard_profiles(course: Course, a: Assignment) -> list[Profile]:
+    """The three students of the end-to-end check of a one-notebook assignment: solution, blank,
+    typical mistakes (answers by grade id).
 
     The mistakes student makes the first listed wrong answer in every other exercise, so the
     points it loses are exactly those exercises' points if the exercises are independent.
     """
-    solution = solution_answers(read_notebook(course.source_notebook(a)))
-    mutants = load_mutants(course.mutants_file(a))
+    authoring = Authoring(course, a)
+    solution = solution_answers(authoring.sources[a.notebook])
     first_per_exercise: dict[str, Mutant] = {}
-    for m in mutants:
-        first_per_exercise.setdefault(m.exercise, m)
-    chosen = list(first_per_exercise.values())[::2]
+    for m in load_mutants(course.mutants_file(a)):
+        first_per_exercise.setdefault(authoring.exercise(m), m)
+    chosen = list(first_per_exercise.items())[::2]
     mistakes = dict(solution)
-    mistakes.update({m.cell: m.source for m in chosen})
+    mistakes.update({m.cell: m.source for _, m in chosen})
     return [
         Profile("solution", solution, frozenset()),
         Profile("blank", {}, frozenset(), blank=True),
-        Profile("mistakes", mistakes, frozenset(m.exercise for m in chosen)),
+        Profile("mistakes", mistakes, frozenset(ex for ex, _ in chosen)),
     ]
 
 
-def write_submission(course: CourseDir, a: Assignment, student: str, nb) -> Path:
+def write_submission(course: Course, a: Assignment, student: str, nb) -> Path:
     path = course.submitted_notebook(a, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
@@ -165,12 +233,14 @@ class SyntheticSubmission:
     mutants: tuple[Mutant, ...] = ()
     unanswered: tuple[str, ...] = ()  # exercises left as released (code stub)
     expected: float | None = None
-    answers: dict[str, str] | None = None  # grade_id -> answer; None: the release unchanged
+    answers: dict[Cell, str] | None = None  # (notebook, grade id) -> answer; None: the release
     raw: str | None = None  # the file's text instead of a notebook (BROKEN)
+
+    wrong: tuple[str, ...] = ()  # exercises given a wrong answer (those of `mutants`)
 
     @property
     def wrong_exercises(self) -> frozenset[str]:
-        return frozenset(m.exercise for m in self.mutants) | frozenset(self.unanswered)
+        return frozenset(self.wrong) | frozenset(self.unanswered)
 
 
 def class_roster(students: int) -> list[str]:
@@ -179,7 +249,7 @@ def class_roster(students: int) -> list[str]:
 
 
 def synthetic_class(
-    course: CourseDir,
+    course: Course,
     assignments: list[Assignment],
     students: int = 30,
     *,
@@ -197,19 +267,20 @@ def synthetic_class(
     subs: list[SyntheticSubmission] = []
     roster = class_roster(students)
     for a in assignments:
-        source = read_notebook(course.source_notebook(a))
-        solution = solution_answers(source)
-        points = exercise_points(source)
+        authoring = Authoring(course, a)
+        solution = authoring.solutions
+        points = authoring.points
         total = sum(points.values())
-        by_cell: dict[str, list[Mutant]] = {}
+        by_cell: dict[Cell, list[Mutant]] = {}
         for m in load_mutants(course.mutants_file(a)):
-            if m.cell in solution and m.exercise in points:
-                by_cell.setdefault(m.cell, []).append(m)
-        exercise_cells: dict[str, list[str]] = {}
-        for grade_id in solution:
-            ex = exercise_of(grade_id)
+            where = authoring.locate(m.cell, m.notebook)
+            if where and authoring.exercise_of.get(where) in points:
+                by_cell.setdefault(where, []).append(m)
+        exercise_cells: dict[str, list[Cell]] = {}
+        for cell in solution:
+            ex = authoring.exercise_of.get(cell)
             if ex in points:
-                exercise_cells.setdefault(ex, []).append(grade_id)
+                exercise_cells.setdefault(ex, []).append(cell)
         rng = random.Random(f"{seed}:{a.id}")
         special: dict[str, str] = {}
         if adversarial and students >= 5:
@@ -225,39 +296,44 @@ def synthetic_class(
                 subs.append(SyntheticSubmission(a.id, student, kind, expected=0.0))
                 continue
             if kind == BROKEN:
-                text = nbformat.writes(fill_in(read_notebook(course.release_notebook(a)), solution))
+                first = a.notebooks[0]
+                text = nbformat.writes(authoring.filled(solution)[first])
                 subs.append(SyntheticSubmission(a.id, student, kind, raw=text[: len(text) // 3]))
                 continue
             cells = sorted(by_cell)
             k = min(len(cells), r.choices([1, 2, 3, 4], weights=[4, 4, 2, 1])[0])
-            mutants = tuple(r.choice(by_cell[c]) for c in sorted(r.sample(cells, k)))
-            hit = {m.exercise for m in mutants}
+            picked = [(c, r.choice(by_cell[c])) for c in sorted(r.sample(cells, k))]
+            mutants = tuple(m for _, m in picked)
+            hit = {authoring.exercise_of[c] for c, _ in picked}
             free = sorted(set(exercise_cells) - hit)
             unanswered = tuple(sorted(r.sample(free, 1))) if free and r.random() < 0.25 else ()
             answers = dict(solution)
-            answers.update({m.cell: m.source for m in mutants})
+            answers.update({c: m.source for c, m in picked})
             for ex in unanswered:
-                for grade_id in exercise_cells[ex]:
-                    del answers[grade_id]
+                for cell in exercise_cells[ex]:
+                    del answers[cell]
             lost = sum(points[e] for e in hit | set(unanswered))
             expected = None if kind == TAMPERED else total - lost
             if kind == TAMPERED:
-                answers[mutants[0].cell] += CHEAT
-            subs.append(SyntheticSubmission(a.id, student, kind, mutants, unanswered, expected, answers))
+                answers[picked[0][0]] += CHEAT
+            subs.append(
+                SyntheticSubmission(
+                    a.id, student, kind, mutants, unanswered, expected, answers, wrong=tuple(sorted(hit))
+                )
+            )
     return subs
 
 
-def write_class(course: CourseDir, subs: list[SyntheticSubmission]) -> None:
+def write_class(course: Course, subs: list[SyntheticSubmission]) -> None:
     """Put every submission in ``submitted/<student>/<assignment>/`` as a student would."""
-    releases: dict[str, nbformat.NotebookNode] = {}
+    authoring: dict[str, Authoring] = {}
     for s in subs:
-        a = find_assignment(s.assignment)
-        path = course.submitted_notebook(a, s.student)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if s.assignment not in authoring:
+            authoring[s.assignment] = Authoring(course, course.assignment(s.assignment))
+        files = authoring[s.assignment]
         if s.raw is not None:
+            path = course.submitted_notebook(files.assignment, s.student, files.assignment.notebooks[0])
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(s.raw)
             continue
-        if s.assignment not in releases:
-            releases[s.assignment] = read_notebook(course.release_notebook(a))
-        nb = releases[s.assignment]
-        nbformat.write(fill_in(nb, s.answers) if s.answers else copy.deepcopy(nb), path)
+        files.write(s.student, s.answers)

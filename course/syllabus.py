@@ -20,6 +20,11 @@ class Assignment:
     manual_points: float
 
     @property
+    def notebooks(self) -> tuple[str, ...]:
+        """As nbgrader sees an assignment (autograder.coursedir.Assignment): its notebooks."""
+        return (self.notebook,)
+
+    @property
     def points(self) -> float:
         return self.autograded_points + self.manual_points
 

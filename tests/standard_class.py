@@ -14,23 +14,23 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from autograder.coursedir import CourseDir, CourseError, exercise_points, read_notebook
+from autograder.coursedir import Course, CourseError, exercise_points, read_notebook
 from autograder.nbgrader_cli import autograde
 from autograder.synth import fill_in, standard_profiles, write_submission
 from course.syllabus import ASSIGNMENTS
 
 
-def copy_course(built: CourseDir, dest: Path, *, gradebook: bool = True, extra_config: str = "") -> CourseDir:
+def copy_course(built: Course, dest: Path, *, gradebook: bool = True, extra_config: str = "") -> Course:
     """A copy of the built course (config, source, release, gradebook) without any submission."""
     ignore = ["submitted", "autograded", "feedback"] + ([] if gradebook else ["gradebook.db"])
     shutil.copytree(built.root, dest, ignore=shutil.ignore_patterns(*ignore))
     if extra_config:
         with open(dest / "nbgrader_config.py", "a") as f:
             f.write("\n" + extra_config)
-    return CourseDir(dest)
+    return Course(dest)
 
 
-def submit_standard_class(course: CourseDir) -> dict[str, dict[str, float]]:
+def submit_standard_class(course: Course) -> dict[str, dict[str, float]]:
     """Every assignment submitted by solution/blank/mistakes students; returns expected scores."""
     expected: dict[str, dict[str, float]] = {}
     for a in ASSIGNMENTS:
@@ -43,10 +43,10 @@ def submit_standard_class(course: CourseDir) -> dict[str, dict[str, float]]:
     return expected
 
 
-def gradebook_scores(course: CourseDir) -> dict[tuple, tuple]:
+def gradebook_scores(course: Course) -> dict[tuple, tuple]:
     """(assignment, student, notebook, grade_id) -> (auto_score, max_score, needs_manual_grade)."""
     out = {}
-    with Gradebook(course.gradebook_url, "tf-variables") as gb:
+    with Gradebook(course.db_url, "tf-variables") as gb:
         for a in gb.assignments:
             for sub in a.submissions:
                 for nb in sub.notebooks:
@@ -61,11 +61,11 @@ def gradebook_scores(course: CourseDir) -> dict[tuple, tuple]:
 
 @dataclass(frozen=True)
 class StandardClass:
-    course: CourseDir  # graded by stock nbgrader: gradebook, autograded/
+    course: Course  # graded by stock nbgrader: gradebook, autograded/
     expected: dict[str, dict[str, float]]  # assignment -> student -> autograded points deserved
 
 
-def grade_with_stock_nbgrader(built: CourseDir, dest: Path) -> StandardClass:
+def grade_with_stock_nbgrader(built: Course, dest: Path) -> StandardClass:
     """Submit the standard class to a copy of `built` and run `nbgrader autograde` on it."""
     course = copy_course(built, dest)
     expected = submit_standard_class(course)

@@ -7,9 +7,10 @@ Only correctness is tested here (a tiny class); the timings are printed by
 from __future__ import annotations
 
 import pytest
+from other_course import make_course
 
 from autograder.bench import BenchResult, Run, TreeSampler, compare_scores, format_bench, run_bench
-from autograder.coursedir import nbgrader_cells, read_notebook
+from autograder.coursedir import Course, nbgrader_cells, read_notebook
 from course.syllabus import ASSIGNMENTS
 
 pytestmark = pytest.mark.two_cores
@@ -34,13 +35,43 @@ def test_format_bench_says_different_when_scores_differ():
     assert "scores: DIFFERENT (1 difference(s))" in text and "ex1_test: stock 1.0, grade 0.0" in text
 
 
+def test_cluster_lines_give_cost_ceiling_and_a_projection_bound_by_the_slower_side():
+    from autograder.records import GRADED, CellRun, CellScore, GradeResult
+
+    cell = CellScore("nb", "ex1_test", "code", 1.0, 1.0, 1.0, False)
+    # 10 notebooks: each 1.0 s on the worker (0.2 kernel + 0.8 cells), 1.5 s recorded: 0.5 s own
+    records = [
+        GradeResult(FIRST.id, f"s{i}", GRADED, cells=[cell], seconds=1.5, kernel_seconds=0.2,
+                    cell_runs=[CellRun(0, "ex1_test", True, 0.8, "ok")])
+        for i in range(10)
+    ]  # fmt: skip
+    runs = {"grade": Run("grade", 10.0), "cluster": Run("cluster", 11.0)}
+    res = BenchResult(10, 10, [FIRST.id], 2, 2, runs=runs, cluster="--cluster local:2")
+    res.records, res.records_cluster, res.cells_compared = records, records, 10
+    text = "\n".join(format_bench(res))
+    assert (
+        "cluster cost: --cluster local:2 11.0 s vs local pool 10.0 s = +10.0% "
+        "(target <= 5% on 2 cores: MISSED)" in text
+    )
+    assert "0.50 s of bookkeeping per notebook" in text and "= 2.00 notebooks/s" in text
+    # 8000 notebooks: 8 workers need 1000 s, one coordinator process 4000 s; 8 of them 500 s
+    assert "on   8 workers, coordinator 1 core(s):   66.7 min, bound by the coordinator" in text
+    assert "on   8 workers, coordinator 8 core(s):   16.7 min, bound by the workers" in text
+
+
 def test_tree_sampler_sees_children():
     import subprocess
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, "
-                             "'-c', 'import time; x = bytearray(80 << 20); time.sleep(3)'])"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run([sys.executable, "
+            "'-c', 'import time; x = bytearray(80 << 20); time.sleep(3)'])",
+        ]
+    )
     sampler = TreeSampler(proc.pid, interval=0.1)
     sampler.start()
     try:
@@ -53,21 +84,38 @@ def test_tree_sampler_sees_children():
 
 
 @pytest.mark.slow
-def test_bench_on_a_tiny_class_finds_identical_scores(repo, tmp_path):
-    lines = []
+def test_bench_on_a_tiny_class_finds_identical_scores(tmp_path):
+    # The other course (no TensorFlow: seconds, not a minute): every path of the benchmark at its
+    # smallest; the figures are not asserted. Scores on this course's notebooks are compared with
+    # stock nbgrader by test_grade.
+    course = Course(make_course(tmp_path / "stats101"))
     res = run_bench(
-        repo, [FIRST], tmp_path / "bench", students=2, seed=0, workers=2, stock_per_submission=True,
-        log=lines.append,
+        course,
+        course.assignments(),
+        tmp_path / "bench",
+        students=1,
+        seed=0,
+        workers=1,
+        stock_per_submission=True,
+        log=[].append,
     )
     assert res.identical, res.mismatches
     assert set(res.runs) == {"stock", "stock_each", "grade", "nosandbox"}
-    tests = sum(1 for c in nbgrader_cells(read_notebook(repo.source_notebook(FIRST))) if c.autograded)
-    assert res.cells_compared == 2 * tests  # two students
-    assert len(res.records) == 2 and all(r.cell_runs for r in res.records)
+    (ps1,) = course.assignments()
+    sources = [read_notebook(course.source_notebook(ps1, nb)) for nb in ps1.notebooks]
+    graded_code = sum(1 for nb in sources for c in nbgrader_cells(nb) if c.is_test and c.cell_type == "code")
+    assert res.cells_compared == graded_code  # one student, both notebooks, the hand-graded code answer too
+    assert len(res.records) == 1 and all(r.cell_runs for r in res.records)
     assert all(run.returncode == 0 and run.seconds > 0 and run.peak_rss > 0 for run in res.runs.values())
     text = "\n".join(format_bench(res))
     assert f"scores: identical for all {res.cells_compared} autograded cells" in text
-    for figure in ("speed-up, stock / grade", "speed-up, stock one run per submission / grade",
-                   "largest speed-up any grader could reach", "compute floor", "sandbox cost",
-                   "notebooks/min", "peak RSS"):
+    for figure in (
+        "speed-up, stock / grade",
+        "speed-up, stock one run per submission / grade",
+        "largest speed-up any grader could reach",
+        "compute floor",
+        "sandbox cost",
+        "notebooks/min",
+        "peak RSS",
+    ):
         assert figure in text

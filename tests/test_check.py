@@ -12,9 +12,10 @@ import sys
 
 import nbformat
 import pytest
+from exercises import exercise_of
 
 from autograder.check import ASSERT, CRASH, SILENT, STUB, classify_failure, format_report, format_runs
-from autograder.coursedir import REPO_ROOT, CourseDir, exercise_points, read_notebook
+from autograder.coursedir import REPO_ROOT, Course, exercise_points, read_notebook
 from autograder.synth import Alternative, alternatives_file, load_alternatives, load_mutants
 from course.syllabus import assignment
 
@@ -125,8 +126,9 @@ def test_strip_assert_messages_keeps_the_checks():
 
 # In the copy: the snapshot exercise's test checks nothing (its mutants must escape), ex2's test
 # also checks ex1's function (ex1's mutants that fail it must show up as a cascade), ex3's asserts
-# lose their messages (its mutants fail silently); mutants.py keeps only those four exercises'
-# mutants (fewer notebooks to run, and every other exercise is left with too few mutants).
+# lose their messages (its mutants fail silently); mutants.py keeps only the first two mutants of
+# those four exercises (fewer notebooks to run; every exercise is left with too few mutants; ex1's
+# first one returns a tensor, which fails the line added to ex2's test).
 # alternatives.py keeps one real alternative of ex1 and of ex2, and lists a WRONG answer to ex2 as
 # an alternative between them (a test that rejects a valid answer looks the same to the gate): the
 # first set of alternatives (ex1's and the wrong one) loses points, so its two alternatives are
@@ -136,6 +138,7 @@ WEAKENED_TEST = "ex7_snapshot_test"
 CASCADE_INTO, SILENCED = "ex2_variable_from_numpy_test", "ex3_make_step_counter_test"
 WEAKENED = WEAKENED_TEST.split("_")[0]
 KEPT = ("ex1", "ex2", "ex3", WEAKENED)
+MUTANTS_KEPT = 2
 REJECTED = dict(cell="ex2_variable_from_numpy", why="float64 stays float64", source="""
 def variable_from_numpy(array):
     return tf.Variable(array)
@@ -150,7 +153,7 @@ def answers_file(name: str, answers) -> str:
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory):
-    course = CourseDir.repo().copy_authoring_files(tmp_path_factory.mktemp("broken") / "course")
+    course = Course.repo().copy_authoring_files(tmp_path_factory.mktemp("broken") / "course")
     path = course.source_notebook(A01)
     nb = nbformat.read(path, as_version=4)
     weak = cell_by_id(nb, WEAKENED_TEST)
@@ -164,12 +167,17 @@ def broken(tmp_path_factory):
     silenced.source = strip_assert_messages(silenced.source)
     nbformat.write(nb, path)
 
-    mutants = [m for m in load_mutants(course.mutants_file(A01)) if m.exercise in KEPT]
+    mutants, per_exercise = [], {}
+    for m in load_mutants(course.mutants_file(A01)):
+        ex = exercise_of(m.cell)
+        if ex in KEPT and per_exercise.get(ex, 0) < MUTANTS_KEPT:
+            mutants.append(m)
+            per_exercise[ex] = per_exercise.get(ex, 0) + 1
     course.mutants_file(A01).write_text(answers_file("MUTANTS", mutants))
     numbered = {i: m for i, m in enumerate(mutants, start=1)}
 
     real = load_alternatives(alternatives_file(course, A01))
-    first = {ex: next(alt for alt in real if alt.exercise == ex) for ex in ("ex1", "ex2")}
+    first = {ex: next(alt for alt in real if exercise_of(alt.cell) == ex) for ex in ("ex1", "ex2")}
     alternatives = [first["ex1"], Alternative(**REJECTED), first["ex2"]]
     alternatives_file(course, A01).write_text(answers_file("ALTERNATIVES", alternatives))
     proc = run_check(A01.id, "--course", str(course.root), "--verbose")
@@ -177,7 +185,7 @@ def broken(tmp_path_factory):
 
 
 def mutant_numbers(numbered: dict, exercise: str) -> list[int]:
-    return [i for i, m in numbered.items() if m.exercise == exercise]
+    return [i for i, m in numbered.items() if exercise_of(m.cell) == exercise]
 
 
 @pytest.mark.slow
@@ -205,11 +213,13 @@ def test_test_depending_on_another_exercise_is_a_cascade(broken):
     proc, numbered, _ = broken
     cascades = problems(proc.stdout, "CASCADE")
     # the ex1 mutant that returns a tensor fails the line added to ex2's test
-    tensor = next(i for i, m in numbered.items() if m.exercise == "ex1" and "tf.Variable" not in m.source)
+    tensor = next(
+        i for i, m in numbered.items() if exercise_of(m.cell) == "ex1" and "tf.Variable" not in m.source
+    )
     mine = [p for p in cascades if f"mutant #{tensor} [" in p]
     assert mine and CASCADE_INTO in mine[0] and "depends on ex1" in mine[0], proc.stdout
     culprits = [numbered[int(re.search(r"mutant #(\d+)", p).group(1))] for p in cascades]
-    assert all(m.exercise == "ex1" for m in culprits), cascades
+    assert all(exercise_of(m.cell) == "ex1" for m in culprits), cascades
 
 
 @pytest.mark.slow
@@ -227,11 +237,13 @@ def test_bare_asserts_are_reported_as_silent_failures(broken):
 def test_exercises_without_enough_mutants_are_named(broken):
     proc, *_ = broken
     few = problems(proc.stdout, "TOO FEW MUTANTS")
-    left_out = sorted(set(exercise_points(read_notebook(CourseDir.repo().source_notebook(A01)))) - set(KEPT))
+    left_out = sorted(set(exercise_points(read_notebook(Course.repo().source_notebook(A01)))) - set(KEPT))
     assert left_out, "the copy must leave some exercise without mutants"
     for ex in left_out:
         assert any(f" {ex} has 0 mutant(s)" in p for p in few), few
-    assert len(few) == len(left_out), few
+    for ex in KEPT:
+        assert any(f" {ex} has {MUTANTS_KEPT} mutant(s)" in p for p in few), few
+    assert len(few) == len(left_out) + len(KEPT), few
 
 
 @pytest.mark.slow
@@ -264,7 +276,7 @@ def test_alternatives_are_graded_one_by_one_only_when_their_set_loses_points(bro
 def test_exercises_without_enough_alternatives_are_named(broken):
     proc, *_ = broken
     few = problems(proc.stdout, "TOO FEW ALTERNATIVES")
-    exercises = sorted(exercise_points(read_notebook(CourseDir.repo().source_notebook(A01))))
+    exercises = sorted(exercise_points(read_notebook(Course.repo().source_notebook(A01))))
     named = sorted(re.search(r" (ex\d+) has", p).group(1) for p in few)
     assert named == sorted(set(exercises) - {"ex2"}), few
     assert any(" ex1 has 1 alternative(s) in alternatives.py, needs at least 2" in p for p in few), few
@@ -291,19 +303,23 @@ def test_the_check_builds_elsewhere_and_leaves_the_course_alone(broken):
 
 def judge(cells_by_student: dict[str, list[tuple[str, float, float, str]]], flags=()):
     """Judge made-up results of a 2-exercise assignment with one mutant per exercise."""
+    from types import SimpleNamespace
+
     from autograder.check import CellOutcome, CheckReport, RunOutcome, _judge, _Plan
     from autograder.synth import Mutant
 
-    plan = _Plan(A01, "nb", {"ex1": 1.0, "ex2": 2.0},
-                 [(1, Mutant("ex1_f", "wrong f", "")), (2, Mutant("ex2_g", "wrong g", ""))])
+    cells = {("nb.ipynb", "ex1_f"): "ex1", ("nb.ipynb", "ex2_g"): "ex2"}
+    authoring = SimpleNamespace(assignment=A01, points={"ex1": 1.0, "ex2": 2.0}, exercise_of=cells)
+    plan = _Plan(authoring, [(1, Mutant("ex1_f", "wrong f", ""), ("nb.ipynb", "ex1_f")),
+                             (2, Mutant("ex2_g", "wrong g", ""), ("nb.ipynb", "ex2_g"))])  # fmt: skip
     runs = {}
     for student, cells in cells_by_student.items():
         index = {"mutant-01": 1, "mutant-02": 2}.get(student, 0)
-        mutant = dict(plan.mutants).get(index)
+        mutant = {i: m for i, m, _ in plan.mutants}.get(index)
         run = RunOutcome(A01.id, student, mutant, index, flags=list(flags) if student == "solution" else [])
         for gid, score, mx, msg in cells:
             kind, message = classify_failure([err(*msg.split(": ", 1))]) if score < mx else ("", "")
-            run.cells.append(CellOutcome(gid, score, mx, kind, message))
+            run.cells.append(CellOutcome(gid, score, mx, kind, message, exercise_of(gid)))
         runs[student] = run
     report = CheckReport(runs=list(runs.values()))
     _judge(plan, runs, report)
@@ -349,11 +365,15 @@ def test_imperfect_solution_release_that_scores_and_missing_results_are_problems
 def test_rejected_and_interfering_alternatives_are_problems():
     """Set 1 (#1, #2) loses points on ex2 and #2 alone does too: #2 is rejected, #1 accepted. Set 2
     (#3, #4) loses points on ex1 although each alone scores full points: they interfere."""
+    from types import SimpleNamespace
+
     from autograder.check import CellOutcome, CheckReport, RunOutcome, _judge, _Plan
 
     alts = [(i, Alternative(f"ex{2 - i % 2}_f", f"other {i}", "")) for i in (1, 2, 3, 4)]
-    plan = _Plan(A01, "nb", {"ex1": 1.0, "ex2": 2.0}, [], alts)
-    assert [[i for i, _ in members] for members in plan.alternative_sets] == [[1, 2], [3, 4]]
+    cells = {("nb.ipynb", "ex1_f"): "ex1", ("nb.ipynb", "ex2_f"): "ex2"}
+    authoring = SimpleNamespace(assignment=A01, points={"ex1": 1.0, "ex2": 2.0}, exercise_of=cells)
+    plan = _Plan(authoring, [], [(i, alt, ("nb.ipynb", alt.cell)) for i, alt in alts])
+    assert [[i for i, _, _ in members] for members in plan.alternative_sets] == [[1, 2], [3, 4]]
     lost_ex1 = [("ex1_f_test", 0, 1, "AssertionError: f is off"), ("ex2_f_test", 2, 2, "")]
     lost_ex2 = [("ex1_f_test", 1, 1, ""), ("ex2_f_test", 0, 2, "AssertionError: g is off")]
     full = [("ex1_f_test", 1, 1, ""), ("ex2_f_test", 2, 2, "")]
@@ -372,7 +392,7 @@ def test_rejected_and_interfering_alternatives_are_problems():
         run = RunOutcome(A01.id, student, alternatives=members, set_index=k)
         for gid, score, mx, msg in cells:
             kind, message = classify_failure([err(*msg.split(": ", 1))]) if score < mx else ("", "")
-            run.cells.append(CellOutcome(gid, score, mx, kind, message))
+            run.cells.append(CellOutcome(gid, score, mx, kind, message, exercise_of(gid)))
         runs[student] = run
     report = CheckReport(runs=list(runs.values()))
     _judge(plan, runs, report)

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from autograder.coursedir import CourseDir, CourseError
+from autograder.coursedir import Course, CourseError
 from autograder.demo import run_demo
 from autograder.synth import BLANK, BROKEN, MISTAKES, SOLUTION, TAMPERED, synthetic_class
 from course.syllabus import ASSIGNMENTS
@@ -69,4 +69,4 @@ def test_demo_refuses_to_wipe_the_repository(repo):
         run_demo(repo, [FIRST], repo.root, students=5)
     with pytest.raises(CourseError, match="refusing"):
         run_demo(repo, [FIRST], repo.root.parent, students=5)
-    assert isinstance(repo, CourseDir) and (repo.root / "source").is_dir()
+    assert isinstance(repo, Course) and (repo.root / "source").is_dir()

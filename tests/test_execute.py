@@ -5,8 +5,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from autograder.execute import ExecutionHooks, run_notebook
-from autograder.kernels import ForkServer
+from autograder.engine.execute import ExecutionHooks, run_notebook
+from autograder.engine.kernels import ForkServer
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 from autograder.batch import grade_batch
-from autograder.coursedir import CourseDir, read_notebook
+from autograder.coursedir import Course, read_notebook
+from autograder.engine.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.feedback import HideHiddenTests, generate_feedback
 from autograder.nbgrader_cli import run_nbgrader
-from autograder.redact import REDACTED, RedactHiddenTests, hidden_regions
 from autograder.synth import fill_in, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
 
@@ -104,12 +104,15 @@ def test_preprocessor_drops_hidden_code_and_the_test_frame_keeps_message_and_stu
 def test_redaction_cuts_a_hidden_line_quoted_in_an_error_message():
     cell = _test_cell()
     cell.outputs[0].evalue = 'in user code: assert f(10) == 20, "f doubles every number: f(10) should be 20"'
-    nb = nbformat.v4.new_notebook(cells=[cell])
+    later = nbformat.v4.new_code_cell("step()")  # a later cell: tf.function errors quote frames
+    later.outputs = [copy.deepcopy(cell.outputs[0])]
+    nb = nbformat.v4.new_notebook(cells=[cell, later])
     redact = RedactHiddenTests()
     nb, _ = redact.preprocess(nb, {})
-    assert "assert f(10) == 20" not in nb.cells[0].outputs[0].evalue
-    assert REDACTED in nb.cells[0].outputs[0].evalue
-    assert redact.findings == [], "the test cell's own error may quote it: nothing to flag"
+    for c in nb.cells:
+        assert "assert f(10) == 20" not in c.outputs[0].evalue
+        assert REDACTED in c.outputs[0].evalue
+    assert redact.findings == [], "Python and TensorFlow quote code in errors: nothing to flag"
 
 
 def test_preprocessor_leaves_cells_without_hidden_tests_alone():
@@ -127,7 +130,7 @@ def test_preprocessor_leaves_cells_without_hidden_tests_alone():
 def graded(built_course, tmp_path_factory):
     root = tmp_path_factory.mktemp("feedback") / "course"
     shutil.copytree(built_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded"))
-    course = CourseDir(root)
+    course = Course(root)
     release = read_notebook(course.release_notebook(FIRST))
     solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
     unnamed = next(m for m in load_mutants(course.mutants_file(FIRST))
@@ -143,7 +146,7 @@ def graded(built_course, tmp_path_factory):
             at = ids.index(EX1_TEST)
             nb.cells.insert(at + 1, new_code_cell("print(LEAKED)\nprint(_i, _ii, _iii)"))
         nbformat.write(nb, path)
-    summary = grade_batch(root, [FIRST.id], workers=2, progress=False)
+    summary = grade_batch(Course(root), [FIRST.id], workers=2, progress=False)
     assert len(summary.graded) == 3
     return course, {r.student: r for r in summary.graded}
 
@@ -202,7 +205,7 @@ def test_no_route_brings_hidden_test_code_into_outputs_or_feedback(graded):
     r = results["leak"]
     assert r.scores() == results["sol"].scores()
     assert any("hidden-test code" in f for f in r.flags), r.flags
-    generate_feedback(course.root, [FIRST.id], ["leak"])
+    generate_feedback(course, [FIRST.id], ["leak"])
     page = course.root / "feedback" / "leak" / FIRST.id / FIRST.notebook.replace(".ipynb", ".html")
     page = page.read_text()
     text = " ".join(visible_text(page).split())
@@ -231,7 +234,7 @@ def test_feedback_has_no_hidden_test_code_but_the_hidden_asserts_message(graded)
     assert [s for s in secrets if s in stock], "stock nbgrader's feedback shows hidden tests"
 
     # ... ours does not, and keeps the hidden assert's outcome and message.
-    summary = generate_feedback(course.root, [FIRST.id])
+    summary = generate_feedback(course, [FIRST.id])
     assert sorted(p.parent.parent.name for p in summary.written) == ["hid", "leak", "sol"]
     assert not summary.failed
     ours = visible_text(feedback.read_text())

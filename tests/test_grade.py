@@ -12,19 +12,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from exercises import exercise_of
 from nbgrader.api import Gradebook
 from standard_class import copy_course, gradebook_scores, submit_standard_class
 
 from autograder.batch import grade_batch
 from autograder.coursedir import (
-    CourseDir,
-    exercise_of,
+    Course,
     exercise_points,
     nbgrader_cells,
     read_notebook,
 )
-from autograder.grading import FAILED, GRADED, read_record, record_path
 from autograder.nbgrader_cli import nbgrader_env
+from autograder.records import FAILED, GRADED, read_record, record_path
 from autograder.synth import fill_in, solution_answers, standard_profiles, write_submission
 from course.syllabus import ASSIGNMENTS
 
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 FIRST = ASSIGNMENTS[0]
 
 
-def cli(course: CourseDir, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def cli(course: Course, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "autograder", "grade", "--course", str(course.root), "--no-progress", *args],
         capture_output=True,
@@ -51,7 +51,7 @@ def stock_and_fast(standard_class, built_course, tmp_path_factory):
     """The standard class graded by stock nbgrader, and the same class graded by the engine."""
     fast = copy_course(built_course, tmp_path_factory.mktemp("grade-compare") / "fast")
     submit_standard_class(fast)
-    summary = grade_batch(fast.root, [a.id for a in ASSIGNMENTS], workers=2, progress=False)
+    summary = grade_batch(fast, [a.id for a in ASSIGNMENTS], workers=2, progress=False)
     return standard_class.course, fast, standard_class.expected, summary
 
 
@@ -107,7 +107,7 @@ def test_rerun_skips_what_is_graded_and_regrades_a_changed_submission(stock_and_
         fast, FIRST, "blank", fill_in(release, solution_answers(read_notebook(fast.source_notebook(FIRST))))
     )
     assert path.exists()
-    again = grade_batch(fast.root, [a.id for a in ASSIGNMENTS], workers=1, progress=False)
+    again = grade_batch(fast, [a.id for a in ASSIGNMENTS], workers=1, progress=False)
     assert [(r.assignment, r.student) for r in again.results] == [(FIRST.id, "blank")]
     assert len(again.skipped) == 3 * len(ASSIGNMENTS) - 1
     assert sum(again.results[0].scores().values()) == expected[FIRST.id]["solution"]
@@ -123,14 +123,14 @@ def test_the_largest_submissions_are_graded_first(built_course, tmp_path):
         nb = nbformat.from_dict(nbformat.reads(nbformat.writes(release), as_version=4))
         nb.cells.extend(nbformat.v4.new_code_cell(f"x_{i} = {i}") for i in range(extra))
         write_submission(course, FIRST, student, nb)
-    todo, done = plan(course.root, [FIRST.id])
+    todo, done = plan(course, [FIRST.id])
     assert [job.student for job in todo] == ["b-large", "c-medium", "a-small"] and not done
 
 
 # --- bad submissions ------------------------------------------------------------------------------
 
 
-def _bad_cell_and_tests(course: CourseDir):
+def _bad_cell_and_tests(course: Course):
     """A solution cell in the middle of the first assignment, and the test cells before/after it."""
     release = read_notebook(course.release_notebook(FIRST))
     index = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(release.cells)}
@@ -206,10 +206,9 @@ def test_bad_submissions_are_isolated_and_explained(built_course, tmp_path):
     ).scores()
 
 
-def record_path_of(course: CourseDir, student: str) -> Path:
-    from autograder.grading import load_course_config, make_coursedir
+def record_path_of(course: Course, student: str) -> Path:
 
-    return record_path(make_coursedir(course.root, load_course_config(course.root)), FIRST.id, student)
+    return record_path(course.coursedir(), FIRST.id, student)
 
 
 # --- interrupted runs ------------------------------------------------------------------------------
@@ -299,7 +298,7 @@ def test_kill_9_then_rerun_loses_nothing_and_grades_only_what_is_missing(built_c
         r = read_record(records / f"{student}.json")
         assert r is not None and r.status == GRADED
         assert sum(r.scores().values()) == score, (student, r.scores())
-    with Gradebook(course.gradebook_url, "tf-variables") as gb:
+    with Gradebook(course.db_url, "tf-variables") as gb:
         for student, score in expected.items():
             assert gb.find_submission(FIRST.id, student).code_score == score
 

@@ -6,7 +6,7 @@ setup, a wrong answer, the attack, then the failing test cell twice: once withou
 fails again, or its verdict says tampered, with the expected reason).
 
 The kernels are forked by one fork server per module (unsandboxed, set up like the grader's:
-`Sandbox.fork_server_options`), so a case pays well under a second of kernel start instead of
+`Box.fork_server_options`), so a case pays well under a second of kernel start instead of
 importing Python, NumPy (and TensorFlow) again; every case still gets its own fresh kernel process.
 (That the solutions are never flagged, in the sandbox, is proven by `python -m autograder check`,
 which grades every solution with the guard on and fails on any flag.)
@@ -21,10 +21,10 @@ from adversarial.guard_attacks import ATTACKS, SETUP, SETUP_TF, WRONG, Attack
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_core.utils import run_sync
 
-from autograder import guard
-from autograder.coursedir import REPO_ROOT
-from autograder.kernels import ForkServer
-from autograder.sandbox import Sandbox, SandboxPolicy
+from autograder.coursedir import REPO_ROOT, Course
+from autograder.engine import guard
+from autograder.engine.kernels import ForkServer
+from autograder.engine.sandbox import Box, SandboxPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +46,16 @@ def run_cell(kc, source: str, timeout: float = 120):
     return reply, outputs
 
 
+def call(kc, expression: str, nonce: str, timeout: float = 60.0) -> dict:
+    """One guard call as the grader makes it (a silent user expression), through a blocking client."""
+    return guard.read_reply(kc.execute_interactive(**guard.request(expression), timeout=timeout), nonce)
+
+
 def guarded_cell(kc, source: str):
     n1, n2 = guard.new_nonce(), guard.new_nonce()
-    before = guard.call(kc, guard.before_expression(n1), n1)
+    before = call(kc, guard.before_expression(n1), n1)
     reply, outputs = run_cell(kc, source)
-    after = guard.call(kc, guard.after_expression(n2), n2)
+    after = call(kc, guard.after_expression(n2), n2)
     return reply, outputs, guard.verdict(before, after, reply, outputs)
 
 
@@ -65,8 +70,10 @@ def looks_passed(outputs) -> bool:
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory):
     """One unsandboxed fork server for the module: it imported NumPy, TensorFlow ... once."""
-    box = Sandbox.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path_factory.mktemp("kernels"))
-    with ForkServer(**box.fork_server_options()) as server:
+    kernels = Course.repo().config.Kernels  # this course's: TensorFlow preloaded, its logs quiet
+    workdir = tmp_path_factory.mktemp("kernels")
+    box = Box.create(SandboxPolicy(enabled=False), REPO_ROOT, workdir, env=kernels.env)
+    with ForkServer(**box.fork_server_options(kernels.preload)) as server:
         server.start()
         assert not server.preload_errors, server.preload_errors
         yield server
@@ -83,7 +90,7 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)
         n = guard.new_nonce()
-        self.startup = guard.call(self.kc, guard.startup_expression(n, preload), n, timeout=180)
+        self.startup = call(self.kc, guard.startup_expression(n, preload), n, timeout=180)
         assert self.startup["ok"] and not self.startup["preload_errors"], self.startup
 
     def close(self):
@@ -184,10 +191,10 @@ def test_watch_ends_only_when_the_test_cell_itself_failed(kernels):
         assert not any("profile function was removed" in r for r in v.reasons), v.reasons
 
         n = guard.new_nonce()
-        report = guard.call(k.kc, guard.before_expression(n), n)
+        report = call(k.kc, guard.before_expression(n), n)
         run_cell(k.kc, 'import sys\nsys.setprofile(None)\nassert False, "and now fail"')
         n2 = guard.new_nonce()
-        after = guard.call(k.kc, guard.after_expression(n2), n2)
+        after = call(k.kc, guard.after_expression(n2), n2)
         assert report["ok"] and any("profile function was removed" in r for r in after["reasons"]), after
     finally:
         k.close()

@@ -12,8 +12,8 @@ import time
 import nbformat
 import pytest
 
-from autograder.execute import run_notebook
-from autograder.kernels import ForkServer, describe_exit
+from autograder.engine.execute import run_notebook
+from autograder.engine.kernels import ForkServer, describe_exit
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +184,7 @@ def test_the_server_command_line_can_be_prefixed():
 
 
 def test_work_directories_of_killed_graders_are_removed(tmp_path):
-    from autograder.kernels import OWNER_FILE, _write_owner, remove_stale_workdirs
+    from autograder.engine.kernels import OWNER_FILE, _write_owner, remove_stale_workdirs
 
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -36,17 +36,10 @@ from lms_fixtures import (
 )
 
 from autograder.collect import collect_from_lms, format_outcome
-from autograder.coursedir import REPO_ROOT, CourseError
-from autograder.grading import (
-    ERROR,
-    load_course_config,
-    make_coursedir,
-    read_record,
-    record_path,
-    write_record,
-)
+from autograder.coursedir import REPO_ROOT, Course, CourseError
 from autograder.lms import CANVAS, MOODLE, notebook_name, parse_file_name, read_roster, write_grades
 from autograder.nbgrader_cli import nbgrader_env
+from autograder.records import ERROR, read_record, record_path, write_record
 from course.syllabus import ASSIGNMENTS
 
 FIRST = ASSIGNMENTS[0]
@@ -136,7 +129,7 @@ def test_every_file_that_cannot_be_placed_is_reported_and_the_rest_collected(tin
         ("README.txt", b"not from Canvas"),
     ])  # fmt: skip
     roster = canvas_roster(tmp_path / "canvas.csv")
-    outcome = collect_from_lms(tiny, FIRST.id, archive, CANVAS, roster)
+    outcome = collect_from_lms(Course(tiny), FIRST.id, archive, CANVAS, roster)
     sub = tiny / "submitted"
     assert sorted(p.name for p in sub.iterdir()) == ["ann", "bob"]
     assert (sub / "ann" / FIRST.id / NB).read_bytes() == b'{"ann": 2}'
@@ -160,10 +153,10 @@ def test_every_file_that_cannot_be_placed_is_reported_and_the_rest_collected(tin
     assert os.listdir(tmp_path / "tmp") == []  # the private extraction folder is gone
 
     # Again: students already collected are kept unless --force; with --force they are replaced.
-    again = collect_from_lms(tiny, FIRST.id, archive, CANVAS, roster)
+    again = collect_from_lms(Course(tiny), FIRST.id, archive, CANVAS, roster)
     assert again.kept_existing == ["ann", "bob"] and not again.placed
     (sub / "ann" / FIRST.id / "stale.txt").write_text("from an earlier download")
-    forced = collect_from_lms(tiny, FIRST.id, archive, CANVAS, roster, force=True)
+    forced = collect_from_lms(Course(tiny), FIRST.id, archive, CANVAS, roster, force=True)
     assert forced.replaced == ["ann", "bob"] and os.listdir(sub / "ann" / FIRST.id) == [NB]
     assert sorted(p.name for p in sub.iterdir()) == ["ann", "bob"]  # no hidden work folder left
 
@@ -178,7 +171,7 @@ def test_each_students_files_come_in_under_the_submission_bounds(tiny, tmp_path)
         (canvas_name(ann, 1, NB), b"{}"),
         (canvas_name(bob, 2, NB), b"{" + b" " * 2000 + b"}"),
     ])  # fmt: skip
-    outcome = collect_from_lms(tiny, FIRST.id, archive, CANVAS)
+    outcome = collect_from_lms(Course(tiny), FIRST.id, archive, CANVAS)
     assert list(outcome.placed) == ["1001"]
     [(student, why)] = outcome.refused
     assert student == "1002" and why.endswith("(at creating_variables.ipynb): over the limit of 0.001 MB")
@@ -219,7 +212,7 @@ def test_a_bad_archive_is_refused_and_nothing_is_written(tiny, tmp_path, case):
     lms, roster = (MOODLE, moodle_worksheet(tmp_path / "ws.csv")) if "folder" in case else (CANVAS, None)
     before = tree(tmp_path)
     with pytest.raises(CourseError) as e:
-        collect_from_lms(tiny, FIRST.id, archive, lms, roster)
+        collect_from_lms(Course(tiny), FIRST.id, archive, lms, roster)
     message = str(e.value)
     assert why in message and message.startswith("refused download.zip: ") and "\n" not in message
     assert message.endswith("nothing was collected")
@@ -253,7 +246,10 @@ def demo_class(built_course, tmp_path_factory):
     release = read_notebook(built_course.release_notebook(FIRST))
     source = read_notebook(built_course.source_notebook(FIRST))
     solution = solution_answers(source)
-    wrong = next(m for m in load_mutants(built_course.mutants_file(FIRST)) if m.exercise == "ex1")
+    from exercises import exercise_of
+
+    mutants = load_mutants(built_course.mutants_file(FIRST))
+    wrong = next(m for m in mutants if exercise_of(m.cell) == "ex1")
     nbs = {
         "ann": fill_in(release, solution),
         "bob": fill_in(release, {**solution, wrong.cell: wrong.source}),
@@ -270,7 +266,7 @@ def lms_course(built_course, tmp_path_factory):
     from standard_class import copy_course
 
     course = copy_course(built_course, tmp_path_factory.mktemp("lms") / "course")
-    with Gradebook(course.gradebook_url) as gb:  # the session's course is shared: start with no students
+    with Gradebook(course.db_url) as gb:  # the session's course is shared: start with no students
         for other in [s.id for s in gb.students]:
             gb.remove_student(other)
     return course
@@ -308,9 +304,9 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
     assert "4 student(s) placed" in proc.stdout and "late (marked by Canvas): bob" in proc.stdout
     assert "dan: wrong notebook name 'Creating Variables.ipynb'" in proc.stdout
 
-    summary = grade_batch(root, [FIRST.id], workers=1, progress=False)
+    summary = grade_batch(Course(root), [FIRST.id], workers=1, progress=False)
     assert len(summary.graded) == 3 and [r.student for r in summary.failed] == ["eve"]
-    with Gradebook(lms_course.gradebook_url) as gb:  # formgrader: ann's written answers get full marks
+    with Gradebook(lms_course.db_url) as gb:  # formgrader: ann's written answers get full marks
         for nb in gb.find_submission(FIRST.id, "ann").notebooks:
             for grade in nb.grades:
                 if grade.cell.cell_type == "markdown":
@@ -352,7 +348,7 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
     ])  # fmt: skip
     worksheet = moodle_worksheet(tmp_path / "worksheet.csv")
     # In process from here (the CLI is proved above); the site shows usernames: --id-column Username.
-    outcome = collect_from_lms(root, FIRST.id, moodle_zip, MOODLE, worksheet, id_column="Username",
+    outcome = collect_from_lms(Course(root), FIRST.id, moodle_zip, MOODLE, worksheet, id_column="Username",
                                force=True)  # fmt: skip
     text = "\n".join(format_outcome(outcome))
     assert "4 student(s) placed" in text and "4 of them replacing an earlier collection" in text
@@ -361,10 +357,10 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
     assert "Cat Poe_7003_assignsubmission_onlinetext_/onlinetext.html: not a notebook" in text
 
     # `grade` has nothing to redo: byte-identical to the Canvas collection (what failed is always retried)
-    todo, done = plan(root, [FIRST.id])
+    todo, done = plan(Course(root), [FIRST.id])
     assert [j.student for j in todo] == ["eve"] and sorted(j.student for j in done) == ["ann", "bob", "cat"]
 
-    report, _ = write_report(root, [FIRST.id], out)
+    report, _ = write_report(Course(root), [FIRST.id], out)
     written = write_grades(MOODLE, read_roster(MOODLE, worksheet, "Username"), report.assignments, out)
     rows = _rows(out / f"moodle_{FIRST.id}.csv")
     assert rows[0] == MOODLE_COLUMNS
@@ -381,10 +377,10 @@ def test_canvas_then_moodle_archive_collect_grade_report(lms_course, demo_class,
         "(Moodle skips a grade above its maximum)" in written.lines
 
     # A grader failure after nbgrader created the gradebook entry (zeros) is no grade either.
-    cd = make_coursedir(root, load_course_config(root))
+    cd = Course(root).coursedir()
     cat_record = read_record(record_path(cd, FIRST.id, "cat"))
     write_record(cd, replace(cat_record, status=ERROR, reason="fork server ended"))
-    report, _ = write_report(root, [FIRST.id], out)
+    report, _ = write_report(Course(root), [FIRST.id], out)
     written = write_grades(CANVAS, read_roster(CANVAS, roster), report.assignments, out)
     assert _rows(out / "canvas_grades.csv")[4] == ["Poe, Cat", "1003", "S1003", "cat", "Section A", ""]
     assert "  the grader failed (grade again): cat: fork server ended" in written.lines

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+from exercises import exercise_of
 
-from autograder.coursedir import exercise_of, exercise_points, read_notebook
+from autograder.coursedir import exercise_points, read_notebook
 from autograder.nbgrader_cli import export_grades
 from autograder.stock import autograded_score
 from autograder.synth import standard_profiles
@@ -21,7 +22,7 @@ def test_scores_of_solution_blank_and_typical_mistakes(standard_class, assignmen
     profiles = standard_profiles(course, assignment)
     assert {p.name for p in profiles} == {"solution", "blank", "mistakes"}
     for p in profiles:
-        cells = autograded_score(course.gradebook_url, assignment.id, p.name)
+        cells = autograded_score(course.db_url, assignment.id, p.name)
         assert {exercise_of(g) for g in cells} == set(points), f"{p.name}: not every test was graded"
         for grade_id, score in cells.items():
             if p.blank or exercise_of(grade_id) in p.wrong_exercises:
@@ -43,7 +44,7 @@ def test_export_lists_every_student_with_the_gradebook_score(standard_class, tmp
     rows = list(csv.DictReader(export_grades(course.root, tmp_path / "grades.csv").open()))
     by_student = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
     expected = {
-        (a, student): sum(autograded_score(course.gradebook_url, a, student).values())
+        (a, student): sum(autograded_score(course.db_url, a, student).values())
         for a, students in standard_class.expected.items()
         for student in students
     }

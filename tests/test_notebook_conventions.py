@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import re
 
+from exercises import exercise_of
+
 from autograder.coursedir import exercise_points, nbgrader_cells, read_notebook
 from autograder.synth import alternatives_file, load_alternatives, load_mutants, solution_answers
 from course.syllabus import ASSIGNMENTS
@@ -66,8 +68,8 @@ def test_graded_cells_have_readable_ids_and_every_exercise_is_tested(repo, assig
     cells = nbgrader_cells(nb)
     for cell in cells:
         assert GRADE_ID.match(cell.grade_id), f"grade id {cell.grade_id!r} is not readable"
-    solutions = {c.exercise for c in cells if c.is_solution and c.cell_type == "code"}
-    tested = {c.exercise for c in cells if c.autograded}
+    solutions = {exercise_of(c.grade_id) for c in cells if c.is_solution and c.cell_type == "code"}
+    tested = {exercise_of(c.grade_id) for c in cells if c.autograded}
     assert solutions == tested, (
         f"untested: {solutions - tested}, tests without a solution cell: {tested - solutions}"
     )

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from exercises import exercise_of
 from nbgrader.api import Gradebook
 
 from autograder.batch import grade_batch
@@ -72,11 +73,11 @@ def test_build_grade_report_feedback_on_postgresql(repo, tmp_path, postgres_url,
     build(course, [FIRST], log=lambda *_: None)  # stock nbgrader generate_assignment, in a subprocess
     release = read_notebook(course.release_notebook(FIRST))
     solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
-    wrong = next(m for m in load_mutants(course.mutants_file(FIRST)) if m.exercise == "ex2")
+    wrong = next(m for m in load_mutants(course.mutants_file(FIRST)) if exercise_of(m.cell) == "ex2")
     write_submission(course, FIRST, "ann", fill_in(release, solution))
     write_submission(course, FIRST, "bob", fill_in(release, {**solution, wrong.cell: wrong.source}))
 
-    summary = grade_batch(course.root, [FIRST.id], workers=2, progress=False)
+    summary = grade_batch(course, [FIRST.id], workers=2, progress=False)
     assert len(summary.graded) == 2 and not summary.failed and not summary.errors, summary
     assert not list(course.root.glob("*.db")), "no sqlite gradebook was created"
 
@@ -86,10 +87,10 @@ def test_build_grade_report_feedback_on_postgresql(repo, tmp_path, postgres_url,
         stored = {s: gb.find_submission(FIRST.id, s).code_score for s in expected}
     assert stored == expected
 
-    report = collect(course.root, [FIRST.id])
+    report = collect(course, [FIRST.id])
     assert report.db_url.startswith("postgresql+psycopg2://grader@/gradebook")
     assert {s.student: s.auto_score for s in report.assignments[0].submissions} == expected
 
-    written = generate_feedback(course.root, [FIRST.id]).written
+    written = generate_feedback(course, [FIRST.id]).written
     assert sorted(p.parent.parent.name for p in written) == ["ann", "bob"]
     assert not list(course.root.glob("*.db"))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from exercises import exercise_of
 from nbgrader.api import Gradebook
 
 from autograder.batch import grade_batch
-from autograder.coursedir import CourseDir, exercise_of, read_notebook
-from autograder.grading import load_course_config, make_coursedir
+from autograder.coursedir import Course, read_notebook
 from autograder.nbgrader_cli import export_grades, run_nbgrader
 from autograder.report import STUB_MESSAGE, collect, export_nbgrader_csv, failure_message, write_report
 from autograder.synth import CHEAT, fill_in, load_mutants, solution_answers
@@ -27,7 +27,7 @@ FIRST = ASSIGNMENTS[0]
 EX1_TEST = "ex1_make_bias_test"
 
 
-def _mutant(course: CourseDir, cell: str, why_contains: str):
+def _mutant(course: Course, cell: str, why_contains: str):
     found = [m for m in load_mutants(course.mutants_file(FIRST)) if m.cell == cell and why_contains in m.why]
     assert found, f"no mutant of {cell} whose reason mentions {why_contains!r}"
     return found[0]
@@ -38,18 +38,18 @@ def graded(built_course, tmp_path_factory):
     """Assignment 01 handed in by a small class whose per-exercise numbers are known."""
     root = tmp_path_factory.mktemp("report") / "course"
     shutil.copytree(built_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded"))
-    course = CourseDir(root)
+    course = Course(root)
     # The session's built course is shared: other tests may have graded students into its
     # gradebook. This class must be exactly the one below.
-    with Gradebook(course.gradebook_url) as gb:
+    with Gradebook(course.db_url) as gb:
         for other in [s.id for s in gb.students]:
             gb.remove_student(other)
     release = read_notebook(course.release_notebook(FIRST))
     solution = solution_answers(read_notebook(course.source_notebook(FIRST)))
     tensor = _mutant(course, "ex1_make_bias", "immutable tensor")  # visible assert fails
     unnamed = _mutant(course, "ex1_make_bias", "forgot the name")  # hidden assert fails
-    counter = next(m for m in load_mutants(course.mutants_file(FIRST)) if m.exercise == "ex3")
-    late = next(m for m in load_mutants(course.mutants_file(FIRST)) if m.exercise == "ex5")
+    counter = next(m for m in load_mutants(course.mutants_file(FIRST)) if exercise_of(m.cell) == "ex3")
+    late = next(m for m in load_mutants(course.mutants_file(FIRST)) if exercise_of(m.cell) == "ex5")
 
     def submit(student: str, answers: dict | None = None, raw: str | None = None) -> None:
         path = course.submitted_notebook(FIRST, student)
@@ -66,14 +66,14 @@ def graded(built_course, tmp_path_factory):
     submit("eve")  # the blank release: every exercise unanswered
     submit("fay", {**solution, late.cell: late.source + CHEAT})  # cheats: flagged
     submit("gus", raw='{"cells": [')  # broken file: fails
-    summary = grade_batch(root, [FIRST.id], workers=2, progress=False)
+    summary = grade_batch(Course(root), [FIRST.id], workers=2, progress=False)
     assert len(summary.graded) == 6 and len(summary.failed) == 1 and not summary.errors
-    report, paths = write_report(root, [FIRST.id], root / "reports")
+    report, paths = write_report(Course(root), [FIRST.id], root / "reports")
     return course, summary, report, paths, tensor
 
 
-def _gradebook(course: CourseDir) -> dict[str, dict]:
-    cd = make_coursedir(course.root, load_course_config(course.root))
+def _gradebook(course: Course) -> dict[str, dict]:
+    cd = course.coursedir()
     out = {}
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for sub in gb.find_assignment(FIRST.id).submissions:
@@ -111,7 +111,7 @@ def test_nbgrader_csv_is_what_nbgrader_export_writes(graded, tmp_path):
     stock = tmp_path / "stock.csv"
     run_nbgrader(course.root, "export", "--to", str(stock), "--assignment", f"['{FIRST.id}']")
     assert paths["nbgrader"].read_text() == stock.read_text()
-    everything = export_nbgrader_csv(course.root, tmp_path / "all.csv")  # no assignment: all of them
+    everything = export_nbgrader_csv(course, tmp_path / "all.csv")  # no assignment: all of them
     assert everything.read_text() == export_grades(course.root, tmp_path / "stock-all.csv").read_text()
     header = paths["nbgrader"].read_text().splitlines()[0]
     assert header == "assignment,duedate,timestamp,student_id,last_name,first_name,email,raw_score," \
@@ -187,7 +187,7 @@ def test_report_reads_the_gradebook_named_by_nbgrader_db_url(graded, tmp_path, m
     (course.root / "gradebook.db").rename(hidden)
     try:
         monkeypatch.setenv("NBGRADER_DB_URL", f"sqlite:///{moved}")
-        again = collect(course.root, [FIRST.id])
+        again = collect(Course(course.root), [FIRST.id])  # a command reads the configuration at start
         assert str(moved) in again.db_url
         def scores(r):
             return {s.student: (s.status, s.score, s.auto_score) for s in r.assignments[0].submissions}
@@ -197,7 +197,7 @@ def test_report_reads_the_gradebook_named_by_nbgrader_db_url(graded, tmp_path, m
         from autograder.coursedir import CourseError
 
         with pytest.raises(CourseError, match="no gradebook"):
-            collect(course.root, [FIRST.id])
+            collect(Course(course.root), [FIRST.id])
     finally:
         hidden.rename(course.root / "gradebook.db")
 

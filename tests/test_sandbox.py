@@ -16,19 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from autograder.coursedir import REPO_ROOT, CourseError
-from autograder.sandbox import (
+from autograder.coursedir import REPO_ROOT, Course, CourseError
+from autograder.engine.sandbox import (
     COURSE_SECRETS,
-    Sandbox,
+    Box,
     SandboxPolicy,
     expected_rlimits,
     kernel_manager,
-    read_config_section,
     require_bwrap,
 )
 
 pytestmark = pytest.mark.slow
 
+# This course's kernel settings (c.Kernels: TensorFlow preloaded, its logs quiet).
+PRELOAD, ENV = Course.repo().config.Kernels.preload, Course.repo().config.Kernels.env
 # Non-default limits, so the test shows the configured values (not defaults) reach the kernel.
 POLICY = SandboxPolicy(address_space_mb=3072, cpu_seconds=300, open_files=512, file_size_mb=8, processes=128)
 
@@ -73,7 +74,7 @@ def listener():
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     require_bwrap()  # fails, does not skip, when bubblewrap is missing
-    return Sandbox.create(POLICY, REPO_ROOT, tmp_path_factory.mktemp("sandbox"))
+    return Box.create(POLICY, REPO_ROOT, tmp_path_factory.mktemp("sandbox"), env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +314,7 @@ def test_true_fork_bomb_is_contained_and_killed_with_its_sandbox(tmp_path):
     """`while True: os.fork()` in a sandbox: the machine keeps working, and killing bwrap ends it."""
     require_bwrap()
     policy = SandboxPolicy(processes=64)
-    sb = Sandbox.create(policy, REPO_ROOT, tmp_path)
+    sb = Box.create(policy, REPO_ROOT, tmp_path, env=ENV)
     bomb = textwrap.dedent(
         f"""
         import os, resource
@@ -347,7 +348,7 @@ def test_true_fork_bomb_is_contained_and_killed_with_its_sandbox(tmp_path):
 def test_kernel_ignoring_sigint_dies_with_its_sandbox(tmp_path):
     """A cell that ignores interrupts: killing the kernel (bwrap) ends it and its children."""
     require_bwrap()
-    sb = Sandbox.create(SandboxPolicy(), REPO_ROOT, tmp_path)
+    sb = Box.create(SandboxPolicy(), REPO_ROOT, tmp_path, env=ENV)
     km = kernel_manager(sb)
     km.start_kernel()
     kc = km.client()
@@ -383,7 +384,7 @@ def test_a_course_without_venv_inside_hides_everything(tmp_path):
     (course / "submitted" / "alice" / "01" / "nb.ipynb").write_text("{}")
     (course / "source").mkdir()
     (course / "gradebook.db").write_text("")
-    sb = Sandbox.create(SandboxPolicy(), course, tmp_path / "work")
+    sb = Box.create(SandboxPolicy(), course, tmp_path / "work", env=ENV)
     code = f"import os; print(os.listdir({str(course)!r}))"
     r = subprocess.run(sb.prefix() + [sys.executable, "-c", code], capture_output=True, text=True)
     assert (r.returncode, r.stdout.strip()) == (0, "[]"), r.stderr
@@ -396,11 +397,13 @@ def test_require_bwrap_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_disabled_sandbox_has_no_prefix(tmp_path):
-    sb = Sandbox.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path)
+    sb = Box.create(SandboxPolicy(enabled=False), REPO_ROOT, tmp_path, env=ENV)
     assert sb.prefix() == [] and sb.uid is None
 
 
 def test_limits_from_nbgrader_config(tmp_path):
+    """c.Sandbox.* is a traitlets section of nbgrader_config.py; CLI overrides win; a misspelt or
+    mistyped setting is a one-line error."""
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\n"
         "c.CourseDirectory.course_id = 'x'\n"
@@ -408,16 +411,15 @@ def test_limits_from_nbgrader_config(tmp_path):
         "c.Sandbox.cell_timeout = 30\n"
         "c.Sandbox.processes = 100\n"
     )
-    policy = SandboxPolicy.from_config(tmp_path, processes=200, cpu_seconds=None)
+    policy = SandboxPolicy.of(Course(tmp_path).config, processes=200, cpu_seconds=None)
     assert (policy.address_space_mb, policy.cell_timeout, policy.processes) == (2048, 30.0, 200)
     assert policy.cpu_seconds == SandboxPolicy().cpu_seconds
-    assert read_config_section(tmp_path / "missing.py") == {}
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Sandbox.adress_space_mb = 1\n")
     with pytest.raises(CourseError, match="adress_space_mb"):
-        SandboxPolicy.from_config(tmp_path)
+        SandboxPolicy.of(Course(tmp_path).config)
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Sandbox.processes = 'many'\n")
-    with pytest.raises(CourseError, match="processes must be a int"):
-        SandboxPolicy.from_config(tmp_path)
+    with pytest.raises(CourseError, match="processes"):
+        SandboxPolicy.of(Course(tmp_path).config)
 
 
 # --- the grading engine's fork server inside the sandbox ------------------------------------------
@@ -438,12 +440,12 @@ def _stdout(cell) -> str:
 
 def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
     """Forked kernels: limits applied, private HOME, no leftovers and no planted startup code."""
-    from autograder.execute import run_notebook
-    from autograder.kernels import ForkServer
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
 
     require_bwrap()
-    box = Sandbox.create(POLICY, REPO_ROOT, tmp_path / "box")
-    with ForkServer(**box.fork_server_options()) as server:
+    box = Box.create(POLICY, REPO_ROOT, tmp_path / "box", env=ENV)
+    with ForkServer(**box.fork_server_options(PRELOAD)) as server:
         server.start()
         first = run_notebook(
             _nb(
@@ -559,20 +561,23 @@ print(os.getuid())
 
 
 def _forked_kernel_walls(tmp_path, warden: bool):
-    from autograder.execute import run_notebook
-    from autograder.kernels import ForkServer
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
 
     require_bwrap()
-    box = Sandbox.create(SandboxPolicy(), REPO_ROOT, tmp_path / "box")
-    options = box.fork_server_options()
+    box = Box.create(SandboxPolicy(), REPO_ROOT, tmp_path / "box", env=ENV)
+    options = box.fork_server_options(PRELOAD)
     if warden:
+
         def isolation(scratch, runtime):
             return {**box.kernel_isolation(scratch, runtime), "warden": True}
+
         options["kernel_isolation"] = isolation
     with ForkServer(**options) as server:
         server.start()
-        first = run_notebook(_nb(WALLS, "open('/tmp/for_the_next', 'w').write('hi')", SURVIVORS),
-                             kernels=server, timeout=60)
+        first = run_notebook(
+            _nb(WALLS, "open('/tmp/for_the_next', 'w').write('hi')", SURVIVORS), kernels=server, timeout=60
+        )
         walls = __import__("json").loads(_stdout(first.nb.cells[0]))
         uid = int(_stdout(first.nb.cells[2]))
         # The notebook is over: nothing of it is left anywhere on the machine. Directly forked,
@@ -600,3 +605,30 @@ def test_forked_kernels_are_walled_off_and_leave_nothing_behind(tmp_path, warden
         assert w["processes"][0] == 1 and len(w["processes"]) < 30, w  # itself and its threads
     assert walls["uid"] != walls2["uid"] and min(walls["uid"], walls2["uid"]) >= 2**31
     assert walls2["tmp"] == [] or "for_the_next" not in walls2["tmp"], walls2
+
+
+def test_a_course_cloned_below_tmp_still_runs_its_kernels(tmp_path):
+    """`git clone . /tmp/fresh`: the Python environment and course pieces the sandbox binds from
+    below /tmp stay visible (read-only) under each kernel's private /tmp; nothing else does."""
+    from autograder.engine.execute import run_notebook
+    from autograder.engine.kernels import ForkServer
+
+    require_bwrap()
+    course = tmp_path / "course"  # pytest's tmp_path is below /tmp
+    (course / ".venv").mkdir(parents=True)
+    (course / ".venv" / "marker").write_text("the environment")
+    (course / "gradebook.db").write_text("secret")
+    box = Box.create(SandboxPolicy(), course, tmp_path / "box", env=ENV)
+    with ForkServer(**box.fork_server_options([])) as server:
+        run = run_notebook(_nb(
+            "import os\n"
+            f"print(open({str(course / '.venv' / 'marker')!r}).read())\n"
+            f"print(os.path.exists({str(course / 'gradebook.db')!r}), os.listdir('/tmp') == [] or "
+            f"sorted(os.listdir('/tmp')))\n"
+            f"try:\n    open({str(course / '.venv' / 'evil')!r}, 'w')\nexcept OSError as e:\n"
+            "    print(type(e).__name__, e.errno)",
+        ), kernels=server, timeout=60)  # fmt: skip
+    out = _stdout(run.nb.cells[0]).splitlines()
+    assert out[0] == "the environment", run.nb.cells[0].outputs
+    assert out[1].startswith("False"), out
+    assert out[2] == "OSError 30", out  # EROFS: read-only, as the sandbox bound it

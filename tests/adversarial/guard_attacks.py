@@ -1,7 +1,7 @@
 """In-kernel attacks on test cells, each as a tiny notebook: setup, wrong answer, attack, test.
 
 Every attack below makes the failing test cell look passed when nothing protects it (no error
-output, no stderr: what nbgrader scores as full points). With `autograder.guard` the test must
+output, no stderr: what nbgrader scores as full points). With `autograder.engine.guard` the test must
 still fail, or its verdict must say tampered (score 0, flagged): `expect` is the text one of the
 verdict's reasons must contain. tests/test_guard.py runs each in a real kernel.
 """

@@ -140,7 +140,7 @@ FORGE_THE_GUARD = r"""
 import json, re
 def forge(lines):
     src = "".join(lines)
-    if "autograder.guard" in src:  # the grader's own check: answer it with a clean verdict
+    if "autograder.engine.guard" in src:  # the grader's own check: answer it with a clean verdict
         m = re.search(r"_(?:before|after|install)\('([0-9a-f]+)'", src)
         verdict = {"nonce": m.group(1) if m else "", "reasons": [], "error": None}
         return [json.dumps(json.dumps(verdict)) + "\n"]

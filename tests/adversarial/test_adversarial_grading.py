@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from adversarial.submissions import ASSIGNMENT, CASES, NOTEBOOK, Case, _nb
-from autograder.coursedir import CourseDir, exercise_points, read_notebook
-from autograder.grading import read_record, record_path
-from autograder.sandbox import require_bwrap
+from autograder.coursedir import Course, exercise_points, read_notebook
+from autograder.engine.sandbox import require_bwrap
+from autograder.records import read_record, record_path
 from autograder.synth import fill_in, solution_answers
 from course.syllabus import assignment
 
@@ -42,7 +42,7 @@ def tree_hash(root: Path, parts: list[str]) -> dict[str, str]:
     return out
 
 
-def grade(course: CourseDir, *students: str) -> subprocess.CompletedProcess:
+def grade(course: Course, *students: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--course", str(course.root)]
     args += ["--no-progress", "--workers", "2", "--cell-timeout", "10", "--max-processes", "64", "--force"]
     for s in students:
@@ -73,7 +73,7 @@ def graded(built_course, tmp_path_factory):
     shutil.copytree(
         built_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded", "feedback")
     )
-    course = CourseDir(root)
+    course = Course(root)
     a = assignment(ASSIGNMENT)
     solution = fill_in(
         read_notebook(course.release_notebook(a)), solution_answers(read_notebook(course.source_notebook(a)))
@@ -108,10 +108,9 @@ def graded(built_course, tmp_path_factory):
     }
 
 
-def _record(course: CourseDir, student: str):
-    from autograder.grading import load_course_config, make_coursedir
+def _record(course: Course, student: str):
 
-    cd = make_coursedir(course.root, load_course_config(course.root))
+    cd = course.coursedir()
     return read_record(record_path(cd, ASSIGNMENT, student))
 
 

@@ -16,10 +16,10 @@ import nbformat
 import pytest
 
 from adversarial.isolation_cases import ASSIGNMENT, CASES, DIAGNOSTIC, NOTEBOOK, Case, honest
-from autograder.coursedir import CourseDir, exercise_points, read_notebook
-from autograder.grading import Grader
-from autograder.redact import HiddenText
-from autograder.sandbox import require_bwrap
+from autograder.coursedir import Course, exercise_points, read_notebook
+from autograder.engine.grading import Grader
+from autograder.engine.redact import HiddenText
+from autograder.engine.sandbox import require_bwrap
 from autograder.synth import fill_in, solution_answers
 from course.syllabus import assignment
 
@@ -37,7 +37,7 @@ def batch(built_course, tmp_path_factory):
     root = tmp_path_factory.mktemp("isolation") / "course"
     skip = shutil.ignore_patterns("submitted", "autograded", "feedback")
     shutil.copytree(built_course.root, root, ignore=skip)
-    course = CourseDir(root)
+    course = Course(root)
     a = assignment(ASSIGNMENT)
     solution = fill_in(
         read_notebook(course.release_notebook(a)), solution_answers(read_notebook(course.source_notebook(a)))
@@ -53,9 +53,9 @@ def batch(built_course, tmp_path_factory):
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / NOTEBOOK)
     results = {}
-    with Grader(root) as alone:  # a fresh fork server: what an honest student sees on its own
+    with Grader(Course(root)) as alone:  # a fresh fork server: what an honest student sees on its own
         results["honest-alone"] = alone.grade(ASSIGNMENT, "honest-alone")
-    with Grader(root) as grader:  # ONE worker for the whole batch
+    with Grader(Course(root)) as grader:  # ONE worker for the whole batch
         for student in order[1:]:
             results[student] = grader.grade(ASSIGNMENT, student)
 

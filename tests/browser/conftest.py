@@ -21,7 +21,7 @@ import pytest
 from labserver import EXPLORATION_MOVES, STUDENT_DURATIONS, lab_server, launch_chromium, new_context
 
 from autograder.build import build
-from autograder.coursedir import CONFIG_FILE, CourseDir, read_notebook
+from autograder.coursedir import CONFIG_FILE, Course, read_notebook
 from autograder.nbgrader_cli import autograde
 from autograder.synth import fill_in, solution_answers, write_submission
 from course.syllabus import ASSIGNMENTS
@@ -32,10 +32,10 @@ _run_dir: list[Path] = []  # this run's folder, for the terminal summary
 STUDENT = "ada"  # the synthetic student whose submission the instructor grades by hand
 
 
-def copy_course(dest: Path, *, release: bool) -> CourseDir:
+def copy_course(dest: Path, *, release: bool) -> Course:
     """The syllabus' assignments in a fresh course: config, source/ and (if asked) the committed
     release/, so the browser opens exactly what students get."""
-    repo = CourseDir.repo()
+    repo = Course.repo()
     ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
     (dest / "source").mkdir(parents=True)
     shutil.copy2(repo.root / CONFIG_FILE, dest / CONFIG_FILE)
@@ -44,7 +44,7 @@ def copy_course(dest: Path, *, release: bool) -> CourseDir:
         shutil.copytree(repo.root / "source" / a.id, dest / "source" / a.id, ignore=ignore)
         if release:
             shutil.copytree(repo.root / "release" / a.id, dest / "release" / a.id, ignore=ignore)
-    return CourseDir(dest)
+    return Course(dest)
 
 
 def manual_grading_assignment():
@@ -55,7 +55,7 @@ def manual_grading_assignment():
     raise AssertionError("no assignment in the syllabus has manually graded points")
 
 
-def build_and_grade(course: CourseDir, scratch: Path, a) -> None:
+def build_and_grade(course: Course, scratch: Path, a) -> None:
     """Give `course` its gradebook, then a submission of `a` autograded by nbgrader.
 
     `autograder.build` (nbgrader generate_assignment for every assignment) runs in a scratch
@@ -66,8 +66,8 @@ def build_and_grade(course: CourseDir, scratch: Path, a) -> None:
     build(built, list(ASSIGNMENTS), log=lambda *_: None)
     shutil.copy2(built.root / "gradebook.db", course.root / "gradebook.db.part")
     os.replace(course.root / "gradebook.db.part", course.root / "gradebook.db")  # atomically
-    answers = solution_answers(read_notebook(CourseDir.repo().source_notebook(a)))
-    nb = fill_in(read_notebook(CourseDir.repo().release_notebook(a)), answers)
+    answers = solution_answers(read_notebook(Course.repo().source_notebook(a)))
+    nb = fill_in(read_notebook(Course.repo().release_notebook(a)), answers)
     write_submission(course, a, STUDENT, nb)
     autograde(course.root, a.id, STUDENT)
 
@@ -87,7 +87,7 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(scope="module")
-def lab_course(tmp_path_factory) -> CourseDir:
+def lab_course(tmp_path_factory) -> Course:
     """The course the browser works in (no gradebook yet: see graded_submission)."""
     return copy_course(tmp_path_factory.mktemp("lab") / "course", release=True)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.coursedir import REPO_ROOT, CourseDir
+from autograder.coursedir import REPO_ROOT, Course
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def lab_server(course: CourseDir, state: Path, log_path: Path):
+def lab_server(course: Course, state: Path, log_path: Path):
     """`make lab` serving `course` on a free loopback port; yields its base URL.
 
     Jupyter's per-user state (config, lab settings, workspaces, runtime files, kernelspecs)

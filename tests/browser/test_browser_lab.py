@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from exercises import exercise_of
 from labpage import (
     NEWS_PROMPT,
     NOTEBOOK,
@@ -40,7 +41,7 @@ from labpage import (
 )
 from labserver import EXPLORATION_MOVES, STUDENT_DURATIONS
 
-from autograder.coursedir import CourseDir, exercise_of, read_notebook
+from autograder.coursedir import Course, read_notebook
 from autograder.synth import solution_answers
 from course.syllabus import ASSIGNMENTS
 
@@ -127,7 +128,7 @@ def test_student_path(assignment, lab, lab_course, page, screenshots):
     a = assignment
     out = screenshots / a.id
     start = time.monotonic()
-    repo = CourseDir.repo()
+    repo = Course.repo()
     release = read_notebook(repo.release_notebook(a))
     answers = solution_answers(read_notebook(repo.source_notebook(a)))
     ex, solution_cells, test_cells = first_exercise(release)
@@ -269,7 +270,7 @@ def test_formgrader_opens_a_written_answer_for_manual_grading(
     lab, lab_course, page, graded_submission, screenshots
 ):
     a, student = graded_submission()
-    source = read_notebook(CourseDir.repo().source_notebook(a))
+    source = read_notebook(Course.repo().source_notebook(a))
     answers = solution_answers(source)
     written = [
         (nbgrader_meta(c)["grade_id"], float(nbgrader_meta(c)["points"]))
@@ -302,9 +303,9 @@ def test_formgrader_opens_a_written_answer_for_manual_grading(
     shot(page, out / "3_manual_grade_saved.png", box)
 
 
-def manual_grade(course: CourseDir, a, student: str, grade_id: str) -> tuple[float | None, bool]:
+def manual_grade(course: Course, a, student: str, grade_id: str) -> tuple[float | None, bool]:
     from nbgrader.api import Gradebook
 
-    with Gradebook(course.gradebook_url) as gb:
+    with Gradebook(course.db_url) as gb:
         grade = gb.find_grade(grade_id, Path(a.notebook).stem, a.id, student)
         return grade.manual_score, grade.needs_manual_grade

@@ -14,22 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from exercises import exercise_of
 from hubclass import hub_class
 from labpage import (
+    IDLE,
     cell_selector,
     cells,
     close_dialog,
+    in_lab,
     menu,
     open_notebook,
     replace_cell_source,
-    run_all,
     run_cells_from,
     save,
     shot,
@@ -38,7 +38,7 @@ from labpage import (
 )
 from labserver import launch_chromium, new_context
 
-from autograder.coursedir import CourseDir, exercise_of, read_notebook
+from autograder.coursedir import Course, read_notebook
 from autograder.synth import solution_answers
 from course.syllabus import ASSIGNMENTS
 
@@ -64,8 +64,9 @@ def first_exercise(nb) -> tuple[str, list[int], list[int]]:
 
 
 def hidden_test_lines(source_nb) -> list[str]:
-    """Every distinctive line of the source notebook's hidden tests."""
-    lines = []
+    """Every distinctive line of the source notebook's hidden tests that students never see (a
+    line also in a visible test, e.g. the same check on the visible example, is no secret)."""
+    hidden, visible = [], set()
     for cell in source_nb.cells:
         inside = False
         for line in cell.source.splitlines():
@@ -73,8 +74,11 @@ def hidden_test_lines(source_nb) -> list[str]:
                 inside = True
             elif "### END HIDDEN TESTS" in line:
                 inside = False
-            elif inside and len(line.strip()) >= 25:
-                lines.append(line.strip())
+            elif inside:
+                hidden.append(line.strip())
+            else:
+                visible.add(line.strip())
+    lines = [line for line in hidden if len(line) >= 25 and line not in visible]
     assert lines, "the source notebook has no hidden tests"
     return lines
 
@@ -157,7 +161,7 @@ def test_a_class_on_the_hub(screenshots):
 
 def run_the_class(hub, browser, screenshots: Path, timings: dict, start: float) -> None:
     a = ASSIGNMENT
-    repo = CourseDir.repo()
+    repo = Course.repo()
     release = read_notebook(repo.release_notebook(a))
     source = read_notebook(repo.source_notebook(a))
     answers = solution_answers(source)
@@ -261,9 +265,8 @@ def run_the_class(hub, browser, screenshots: Path, timings: dict, start: float) 
     shot(page_i, out / "2_both_submissions.png")
     # The fix: only the instructor's own origin may frame it; every other server forbids framing.
     fg_url = f"{hub.server_url(hub.instructor)}/formgrader"
-    assert page_i.request.get(fg_url).headers["content-security-policy"] == "frame-ancestors 'self'"
-    lab_b = page_b.request.get(f"{hub.server_url(student_b)}/lab")
-    assert lab_b.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert csp_of(page_i, fg_url) == "frame-ancestors 'self'"
+    assert csp_of(page_b, f"{hub.server_url(student_b)}/lab") == "frame-ancestors 'none'"
     timings["7 formgrader"] = time.monotonic() - start
 
     # 8. From B's own server: no Formgrader, nothing of A's, no solutions.
@@ -278,13 +281,23 @@ def run_the_class(hub, browser, screenshots: Path, timings: dict, start: float) 
     timings["8 security"] = time.monotonic() - start
 
 
+def csp_of(page, url: str) -> str | None:
+    """The Content-Security-Policy `url` answers with, opened in a new tab of the page's browser
+    (only the browser resolves the users' *.localhost names, and it sends the user's cookies)."""
+    tab = page.context.new_page()
+    try:
+        return tab.goto(url).headers.get("content-security-policy")
+    finally:
+        tab.close()
+
+
 def exercise_scores(course: Path, a, ex: str, test_cells: list[int], release) -> dict[str, float]:
     """Each student's autograded score for exercise `ex`, from the instructor's gradebook."""
     from nbgrader.api import Gradebook
 
     ids = [meta(release.cells[i])["grade_id"] for i in test_cells]
     scores = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", Course(course).course_id) as gb:
         for sub in gb.assignment_submissions(a.id):
             nb = Path(a.notebook).stem
             scores[sub.student_id] = sum(gb.find_grade(g, nb, a.id, sub.student_id).score for g in ids)
@@ -303,7 +316,7 @@ def check_feedback(frame, source, release, test_cells: list[int]) -> None:
         assert f"Score: {points} / {points}" in entry, f"{grade_id} in the feedback: {entry}"
 
 
-PROBE = '''\
+PROBE = """\
 import json, os
 results = {}
 def attempt(what, action):
@@ -322,7 +335,7 @@ attempt("the course's source/", lambda: os.listdir(%(source)r))
 attempt("the course's source notebook", lambda: open(%(source_nb)r).read())
 attempt("the gradebook", lambda: open(%(gradebook)r, "rb").read())
 print(json.dumps(results))
-'''
+"""
 
 
 def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
@@ -340,14 +353,15 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
         "source_nb": str(hub.course / "source" / a.id / a.notebook),
         "gradebook": str(hub.course / "gradebook.db"),
     }
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(PROBE % paths)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = hub.home(me) / "can_i_read.ipynb"
-    nbformat.write(nb, path)
-    uid = hub.uids[me]
-    os.chown(path, uid, uid)
-    open_notebook(page, hub.server_url(me), path.name, 1)
-    run_all(page)
+    # A new notebook from the Launcher, as a student makes one: the session and its kernel are
+    # started by JupyterLab itself (a notebook file written into B's home from outside never got one).
+    in_lab(page, hub.server_url(me))
+    menu(page, "File", "New Launcher")
+    page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    page.wait_for_selector(f"{cell_selector(0)} .cm-content", timeout=TIMEOUT)
+    page.wait_for_selector(IDLE, timeout=TIMEOUT)
+    replace_cell_source(page, 0, PROBE % paths)
+    run_cells_from(page, 0, 0)
+    wait_executed(page, [0])
     output = page.locator(cell_selector(0)).locator(".jp-OutputArea-output").first.inner_text()
     return json.loads(output.strip().splitlines()[-1])

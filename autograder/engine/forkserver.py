@@ -1,6 +1,6 @@
 """The fork server: a process that imported TensorFlow once and forks a fresh kernel per notebook.
 
-Started by `autograder.kernels.ForkServer` as ``[*prefix, python, -m, autograder.forkserver,
+Started by `autograder.engine.kernels.ForkServer` as ``[*prefix, python, -m, autograder.engine.forkserver,
 --fd, N, --preload, mod1,mod2,...]`` (a sandbox can put ``bwrap ... --`` in `prefix`). It talks
 to its client over one inherited ``AF_UNIX``/``SOCK_SEQPACKET`` socket (fd N), one message per
 request and one per reply:
@@ -21,7 +21,7 @@ every kernel it forked and exits.
 
 The child of a ``fork`` (the kernel): new session (`os.setsid`), ``PR_SET_PDEATHSIG`` so it dies
 with the server, control socket closed, stdin from /dev/null. With an ``isolation`` spec (a
-sandbox's; see `autograder.isolation`) the child stays outside as the kernel's warden and forks
+sandbox's; see `autograder.engine.isolation`) the child stays outside as the kernel's warden and forks
 the kernel into a PID namespace of its own, where it walls itself off (mounts, uid, capabilities)
 before anything else. Then ``child_hook()`` (resource
 limits), then it creates and enters its private scratch directory `cwd`, sets `env`, writes its
@@ -49,8 +49,6 @@ import sys
 import time
 import traceback
 
-# What a course notebook imports in its setup cell: importing it here once saves ~3 s per kernel.
-DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyplot")
 # ipykernel's own modules (always preloaded: the child needs them to become a kernel). Not
 # matplotlib_inline.backend_inline: importing it wires matplotlib into the *running* IPython
 # shell, so it must happen in the kernel (when pyplot first selects its backend), as in a
@@ -58,8 +56,6 @@ DEFAULT_PRELOAD = ("tensorflow", "keras", "numpy", "matplotlib", "matplotlib.pyp
 # ipykernel.debugger (debugpy, ~0.3 s) and sqlite3 (IPython's history) are imported while a kernel
 # initializes: preloading them halves a kernel's start.
 KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "sqlite3", "IPython")
-# TensorFlow logs to stderr at import unless told before (see course/notebook.py).
-QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # What ipykernel sets when it starts, so that matplotlib imported here picks the inline backend.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_MESSAGE = 1 << 20
@@ -69,7 +65,7 @@ EXIT_CHILD_SETUP_FAILED = 70
 
 _exit_codes: dict[int, int] = {}  # pid -> os.waitstatus_to_exitcode, for children that ended
 _children: set[int] = set()  # pids forked and not yet reaped
-_pid_namespaces = None  # autograder.isolation.PidNamespaces, made on the first isolated fork
+_pid_namespaces = None  # autograder.engine.isolation.PidNamespaces, made on the first isolated fork
 
 
 def _reap(*_args) -> None:
@@ -124,7 +120,7 @@ def _run_kernel(req: dict, sock: socket.socket, server_pid: int, in_own_pid_ns: 
     os.dup2(devnull, 0)
     os.close(devnull)
     if isolation is not None:
-        from autograder.isolation import enter, enter_own_pid_namespace
+        from autograder.engine.isolation import enter, enter_own_pid_namespace
 
         warden = None if in_own_pid_ns else enter_own_pid_namespace(isolation)  # now: pid 1
         enter(isolation, warden)  # raises: the caller exits with EXIT_CHILD_SETUP_FAILED
@@ -168,7 +164,7 @@ def _fork(req: dict, sock: socket.socket) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
         if req.get("isolation") is not None:
-            from autograder.isolation import PidNamespaces
+            from autograder.engine.isolation import PidNamespaces
 
             global _pid_namespaces
             _pid_namespaces = _pid_namespaces or PidNamespaces()
@@ -303,22 +299,20 @@ def prewarm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m autograder.forkserver", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m autograder.engine.forkserver", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="inherited SOCK_SEQPACKET socket")
-    p.add_argument("--preload", default=",".join(DEFAULT_PRELOAD), help="comma-separated modules")
+    p.add_argument("--preload", default="", help="comma-separated modules (c.Kernels.preload)")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     # Ctrl-C in the grader's terminal is for the grader: it closes our socket, and we exit then.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap)
     # Not dumpable: processes of our uid cannot ptrace us or open /proc/<pid>/mem (kernels forked
-    # from here inherit the flag until they drop their privileges; see autograder.isolation).
+    # from here inherit the flag until they drop their privileges; see autograder.engine.isolation).
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux
         pass
-    for k, v in QUIET_TF_ENV.items():
-        os.environ.setdefault(k, v)
     os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
     sock = socket.socket(fileno=args.fd)
     gc.disable()  # no collections while importing: fewer holes in the pages kernels share

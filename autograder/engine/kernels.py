@@ -1,6 +1,6 @@
 """Fresh kernels, fast: each notebook gets a new IPython kernel process forked from a fork server.
 
-A `ForkServer` is a long-lived process (`autograder.forkserver`) that imported TensorFlow, Keras,
+A `ForkServer` is a long-lived process (`autograder.engine.forkserver`) that imported TensorFlow, Keras,
 NumPy and matplotlib once; it forks one child per kernel, and the child becomes an ordinary
 ``ipykernel`` kernel (~0.4 s instead of ~3.6 s for ``python -m ipykernel_launcher`` plus
 ``import tensorflow``). Every notebook still runs in its own fresh process, in its own session,
@@ -19,10 +19,10 @@ Transport is ``ipc`` (sockets and connection files in ``server.runtime_dir``), i
 messages on the control channel (``interrupt_mode = "message"``): both work inside a sandbox
 where the kernel sees neither the grader's processes nor its network.
 
-Hook points (for `autograder.sandbox`):
+Hook points (for `autograder.engine.sandbox`):
 
 * ``ForkServer(prefix=[...])``: the server is started as ``[*prefix, python, -m,
-  autograder.forkserver, ...]``, so ``prefix`` can be a ``bwrap ... --`` command line;
+  autograder.engine.forkserver, ...]``, so ``prefix`` can be a ``bwrap ... --`` command line;
   ``workdir`` (holding ``scratch/`` and ``run/``) is known before the server starts, to bind it;
   ``env`` is the server's environment (the kernels start from it).
 * ``ForkServer(child_hook=f)``: ``f()`` is called in every kernel child right after the fork,
@@ -30,7 +30,7 @@ Hook points (for `autograder.sandbox`):
   the server, so it must be a module-level function or a ``functools.partial`` of one.
 * ``ForkServer(kernel_isolation=g)``: ``g(scratch, runtime)`` prepares a kernel's own
   directories (in the grader's process) and returns the spec the child walls itself off with
-  (`autograder.isolation`): a sandbox's `Sandbox.kernel_isolation`.
+  (`autograder.engine.isolation`): a sandbox's `Sandbox.kernel_isolation`.
 
 Each kernel has two directories of its own: ``scratch/k<id>/`` (its working directory and HOME)
 and ``run/k<id>/`` (its ipc sockets and connection file).
@@ -70,19 +70,34 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any as AnyTrait
-from traitlets import DottedObjectName, Type
+from traitlets import Dict, DottedObjectName, List, Type, Unicode
+from traitlets.config import Configurable
 
-from autograder.forkserver import DEFAULT_PRELOAD, MAX_MESSAGE, QUIET_TF_ENV
+from autograder.engine.forkserver import MAX_MESSAGE
 
 __all__ = [
-    "DEFAULT_PRELOAD",
     "ForkKernelManager",
     "ForkProvisioner",
     "ForkServer",
     "ForkServerError",
     "ForkedProcess",
+    "Kernels",
     "describe_exit",
 ]
+
+
+class Kernels(Configurable):
+    """What every grading kernel starts with: ``c.Kernels.*`` in nbgrader_config.py."""
+
+    preload = List(
+        Unicode(),
+        help="Modules each kernel starts with already imported: the fork server imports them once "
+        "(e.g. tensorflow, which takes seconds), every kernel forked from it has them for free.",
+    ).tag(config=True)
+    env = Dict(
+        value_trait=Unicode(),
+        help="Environment variables of every kernel (and of the fork server, so its imports see them).",
+    ).tag(config=True)
 
 
 class ForkServerError(RuntimeError):
@@ -194,7 +209,7 @@ class ForkServer:
         *,
         workdir: str | Path | None = None,
         prefix: Sequence[str] = (),
-        preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload: Sequence[str] = (),
         child_hook: Callable[[], Any] | None = None,
         kernel_isolation: Callable[[Path, Path], dict] | None = None,
         env: dict[str, str] | None = None,
@@ -221,8 +236,6 @@ class ForkServer:
         # fixed_env: every kernel gets exactly `env` (a sandbox's), never its kernel manager's
         # (which is the grader's own environment).
         self.fixed_env = fixed_env
-        for k, v in QUIET_TF_ENV.items():
-            self.env.setdefault(k, v)
         self.python = python
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout
@@ -242,7 +255,8 @@ class ForkServer:
     @property
     def argv(self) -> list[str]:
         """The command line of the server process (without the --fd argument)."""
-        return [*self.prefix, self.python, "-m", "autograder.forkserver", "--preload", ",".join(self.preload)]
+        server = [self.python, "-m", "autograder.engine.forkserver", "--preload", ",".join(self.preload)]
+        return [*self.prefix, *server]
 
     @property
     def pid(self) -> int | None:
@@ -618,7 +632,7 @@ class ForkKernelManager(AsyncKernelManager):
     """
 
     fork_server = AnyTrait(allow_none=False)
-    client_class = DottedObjectName("autograder.kernels.ForkKernelClient")
+    client_class = DottedObjectName("autograder.engine.kernels.ForkKernelClient")
     client_factory = Type(ForkKernelClient, klass=AsyncKernelClient)
 
     def __init__(self, **kwargs: Any) -> None:

@@ -32,20 +32,20 @@ What this does not bound: the machine's total memory (``RLIMIT_AS`` is per proce
 process gets its own 4 GiB) and total disk use in the scratch directory (``RLIMIT_FSIZE`` is per
 file). Both need cgroups; the process limit and timeouts keep them small in practice.
 
-How the grader uses it: `Sandbox.fork_server_options()` gives `autograder.kernels.ForkServer`
+How the grader uses it: `Box.fork_server_options()` gives `autograder.engine.kernels.ForkServer`
 its bwrap prefix, its workdir (scratch/ and run/ bound read-write), `apply_rlimits` as the hook
 each forked kernel runs right after the fork, a fixed per-kernel environment (``{scratch}`` in
-HOME/IPYTHONDIR is the kernel's own directory) and `Sandbox.kernel_isolation`. Many kernels run
+HOME/IPYTHONDIR is the kernel's own directory) and `Box.kernel_isolation`. Many kernels run
 in one sandbox, one after another, so each forked kernel is also walled off from the fork server
-and from the others (`autograder.isolation`): its own PID, mount and IPC namespaces (nothing
+and from the others (`autograder.engine.isolation`): its own PID, mount and IPC namespaces (nothing
 outlives its notebook; private ``/proc``, ``/tmp``, ``/dev/shm``; no other kernel's folders),
 its own uid when the grader is root, and no capabilities. For that, and only for that, the fork
 server keeps CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID (`FORK_SERVER_CAPS`); a kernel drops them
 before any student code runs. `kernel_manager()` starts one plain (not forked) kernel in a
 sandbox of its own (no capabilities at all), for tests and one-off runs.
 
-Policy values come from ``SandboxPolicy`` defaults, then a ``c.Sandbox`` section of the course's
-``nbgrader_config.py`` (nbgrader ignores sections it does not know), then CLI flags::
+Policy values come from the `Sandbox` configurable (``c.Sandbox`` in the course's
+``nbgrader_config.py``; nbgrader ignores sections it does not know), then CLI flags::
 
     c.Sandbox.address_space_mb = 4096   # RLIMIT_AS per kernel process
     c.Sandbox.cpu_seconds = 600         # RLIMIT_CPU per kernel process (SIGXCPU, then SIGKILL)
@@ -67,6 +67,9 @@ import sys
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode
+from traitlets.config import Config, Configurable
 
 from autograder.coursedir import CONFIG_FILE, CourseError
 
@@ -107,13 +110,11 @@ COURSE_VISIBLE = (".venv", "autograder")
 COURSE_SECRETS = (
     "source", "release", "submitted", "autograded", "feedback", "gradebook.db", CONFIG_FILE, "course",
 )  # fmt: skip
-# The environment a sandboxed program gets (everything else is cleared).
-QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # Sandboxes started by a root grader run under uids from here up (see _sandbox_uid); the kernels
 # a sandboxed fork server forks each get a random uid from KERNEL_UIDS (see kernel_isolation).
 UID_BASE = 0x40000000
 KERNEL_UIDS = (0x80000000, 0xFFFFFFFE)
-# What a fork server needs to wall each kernel off (autograder.isolation), and nothing else.
+# What a fork server needs to wall each kernel off (autograder.engine.isolation), and nothing else.
 FORK_SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")
 
 
@@ -152,39 +153,61 @@ class SandboxPolicy:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     @classmethod
-    def from_config(cls, course_root: Path, **overrides) -> SandboxPolicy:
-        """Defaults, then `c.Sandbox.*` from the course's nbgrader_config.py, then `overrides`."""
-        policy = cls().with_overrides(**read_config_section(Path(course_root) / CONFIG_FILE))
-        return policy.with_overrides(**overrides)
+    def of(cls, config: Config, **overrides) -> SandboxPolicy:
+        """Defaults, then ``c.Sandbox.*`` from the course's configuration, then `overrides`."""
+        return Sandbox.from_config(config).policy().with_overrides(**overrides)
 
 
-def read_config_section(config_file: Path, section: str = "Sandbox") -> dict:
-    """The `c.<section>.*` values of an nbgrader_config.py, read with traitlets' own loader."""
-    if not config_file.exists():
-        return {}
-    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+class Sandbox(Configurable):
+    """How each grading kernel is confined: ``c.Sandbox.*`` in nbgrader_config.py (nbgrader itself
+    ignores this section). `policy()` is the plain, picklable snapshot the engine passes around."""
 
-    try:
-        cfg = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
-    except ConfigFileNotFound:
-        return {}
-    except Exception as e:  # the file is Python: report any error in it as the user's to fix
-        raise CourseError(f"{config_file}: cannot load ({type(e).__name__}: {e})") from None
-    values = dict(cfg[section]) if section in cfg else {}
-    defaults = {f.name: f.default for f in fields(SandboxPolicy) if f.name != "extra_ro_paths"}
-    defaults.update(cell_timeout=0.0, notebook_timeout=0.0)  # floats when set
-    for key, value in values.items():
-        if key == "extra_ro_paths":
-            values[key] = tuple(str(p) for p in value)
-        elif key in defaults and not isinstance(value, type(defaults[key])):
-            if isinstance(defaults[key], float) and isinstance(value, int):
-                values[key] = float(value)
-            else:
-                raise CourseError(
-                    f"{config_file}: c.{section}.{key} must be a {type(defaults[key]).__name__}, "
-                    f"got {value!r}"
-                )
-    return values
+    enabled = Bool(True, help="Run kernels in bubblewrap (False: no isolation, trusted work only).").tag(
+        config=True
+    )
+    address_space_mb = Integer(
+        SandboxPolicy.address_space_mb,
+        help="RLIMIT_AS per kernel process. TensorFlow maps ~2 GiB at import and fails below ~1.5 GiB.",
+    ).tag(config=True)
+    cpu_seconds = Integer(SandboxPolicy.cpu_seconds, help="RLIMIT_CPU per kernel process.").tag(config=True)
+    open_files = Integer(SandboxPolicy.open_files, help="RLIMIT_NOFILE per kernel process.").tag(config=True)
+    file_size_mb = Integer(
+        SandboxPolicy.file_size_mb, help="RLIMIT_FSIZE: the largest file a kernel writes."
+    ).tag(config=True)
+    processes = Integer(
+        SandboxPolicy.processes, help="RLIMIT_NPROC: processes and threads of one kernel (its own uid)."
+    ).tag(config=True)
+    cell_timeout = Float(
+        None, allow_none=True, help="Wall-clock seconds per cell (default: c.Execute.timeout)."
+    ).tag(config=True)
+    notebook_timeout = Float(
+        None,
+        allow_none=True,
+        help="Wall-clock seconds per notebook (default: c.NotebookRunner.notebook_timeout).",
+    ).tag(config=True)
+    tmp_size_mb = Integer(SandboxPolicy.tmp_size_mb, help="Size of each kernel's private /tmp (RAM).").tag(
+        config=True
+    )
+    extra_ro_paths = List(
+        Unicode(), help="More host paths shown read-only inside (data, another prefix)."
+    ).tag(config=True)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Sandbox:
+        """From a course's configuration; a misspelt or mistyped setting is a CourseError."""
+        section = dict(config.get("Sandbox", {}))
+        unknown = sorted(set(section) - set(cls.class_trait_names(config=True)))
+        if unknown:
+            raise CourseError(f"unknown setting(s) c.Sandbox.{', c.Sandbox.'.join(unknown)} in {CONFIG_FILE}")
+        try:
+            return cls(config=config)
+        except TraitError as e:
+            raise CourseError(f"{CONFIG_FILE}: c.Sandbox: {e}") from None
+
+    def policy(self) -> SandboxPolicy:
+        values = {f.name: getattr(self, f.name) for f in fields(SandboxPolicy)}
+        values["extra_ro_paths"] = tuple(str(p) for p in values["extra_ro_paths"])
+        return SandboxPolicy(**values)
 
 
 # --- is bubblewrap there? ----------------------------------------------------------------------
@@ -233,7 +256,7 @@ def _sandbox_uid() -> int:
 
 
 @dataclass(frozen=True)
-class Sandbox:
+class Box:
     """One sandbox: where its writable directories are on the host, and how to start a program in it.
 
     `scratch` is the kernel's working directory and HOME (a fork server makes one per notebook
@@ -246,10 +269,14 @@ class Sandbox:
     scratch: Path
     runtime: Path
     uid: int | None  # the uid the program runs as when the grader is root; None otherwise
+    extra_env: tuple[tuple[str, str], ...] = ()  # the course's c.Kernels.env
 
     @classmethod
-    def create(cls, policy: SandboxPolicy, course_root: Path, workdir: Path) -> Sandbox:
-        """Make `workdir`/scratch and `workdir`/run, owned by the sandbox's uid."""
+    def create(
+        cls, policy: SandboxPolicy, course_root: Path, workdir: Path, env: dict[str, str] | None = None
+    ) -> Box:
+        """Make `workdir`/scratch and `workdir`/run, owned by the sandbox's uid. `env`: more
+        environment variables for the sandboxed programs (the course's ``c.Kernels.env``)."""
         scratch, runtime = Path(workdir) / "scratch", Path(workdir) / "run"
         uid = _sandbox_uid() if (os.geteuid() == 0 and policy.enabled) else None
         for d in (scratch, runtime):
@@ -258,12 +285,14 @@ class Sandbox:
             os.chmod(d, 0o711 if d is scratch else 0o700)
             if uid is not None:
                 os.chown(d, uid, uid)
-        return cls(policy, Path(course_root).resolve(), scratch.resolve(), runtime.resolve(), uid)
+        extra = tuple(sorted((env or {}).items()))
+        return cls(policy, Path(course_root).resolve(), scratch.resolve(), runtime.resolve(), uid, extra)
 
     def env(self) -> dict[str, str]:
-        """The whole environment of the sandboxed program."""
+        """The whole environment of the sandboxed program (everything else is cleared)."""
         home = str(self.scratch)
         return {
+            **dict(self.extra_env),
             "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": home,
             "USER": "student",
@@ -278,7 +307,6 @@ class Sandbox:
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "PYTHONDONTWRITEBYTECODE": "1",
             "AUTOGRADER_SANDBOX": "1",
-            **QUIET_TF,
         }
 
     def kernel_env(self) -> dict[str, str]:
@@ -295,20 +323,23 @@ class Sandbox:
             "MPLCONFIGDIR": "{scratch}/.matplotlib",
         }
 
-    def fork_server_options(self) -> dict:
-        """Keyword arguments for `autograder.kernels.ForkServer` so that it runs in this sandbox.
+    def fork_server_options(self, preload: tuple[str, ...] | list[str] = ()) -> dict:
+        """Keyword arguments for `autograder.engine.kernels.ForkServer` so that it runs in this sandbox.
 
-        The server runs as ``prefix + [python, -m, autograder.forkserver, ...]`` inside bwrap;
+        The server runs as ``prefix + [python, -m, autograder.engine.forkserver, ...]`` inside bwrap;
         each kernel child applies the rlimits right after the fork and gets `kernel_env`.
+        `preload`: the course's ``c.Kernels.preload``.
         """
         from functools import partial
 
-        from autograder.forkserver import DEFAULT_PRELOAD
-
         # The guard's record of the preloaded libraries is made once, in the server (last).
-        preload = (*DEFAULT_PRELOAD, "autograder.guard_prepare")
+        preload = (*preload, "autograder.engine.guard_prepare")
         if not self.policy.enabled:
-            return {"child_hook": partial(apply_rlimits, self.policy, sandboxed=False), "preload": preload}
+            return {
+                "child_hook": partial(apply_rlimits, self.policy, sandboxed=False),
+                "preload": preload,
+                "env": {**os.environ, **dict(self.extra_env)},
+            }
         return {
             "preload": preload,
             "prefix": self.prefix(caps=FORK_SERVER_CAPS),
@@ -320,7 +351,7 @@ class Sandbox:
         }
 
     def kernel_isolation(self, scratch: Path, runtime: Path) -> dict:
-        """Prepare one forked kernel's own directories; the spec `autograder.isolation.enter` takes.
+        """Prepare one forked kernel's own directories; the spec `autograder.engine.isolation.enter` takes.
 
         `scratch` (its working directory) and `runtime` (its sockets and connection file) are
         subdirectories of this sandbox's scratch/ and run/. When the grader is root the kernel
@@ -400,7 +431,7 @@ class Sandbox:
         return argv
 
 
-def _mounts(sb: Sandbox) -> list[str]:
+def _mounts(sb: Box) -> list[str]:
     """bwrap mount arguments. Order matters: later mounts cover earlier ones."""
     out: list[str] = []
     binds: list[Path] = []  # destinations of host binds: their subdirectories exist on the host
@@ -500,10 +531,10 @@ def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:
     from dataclasses import asdict
 
     limits = json.dumps(asdict(policy))
-    return [python or sys.executable, "-m", "autograder.sandbox", limits, "-f", "{connection_file}"]
+    return [python or sys.executable, "-m", "autograder.engine.sandbox", limits, "-f", "{connection_file}"]
 
 
-def kernel_manager(sandbox: Sandbox, name: str = "kernel"):
+def kernel_manager(sandbox: Box, name: str = "kernel"):
     """A jupyter_client KernelManager whose kernel runs in `sandbox` (plain start, no fork server).
 
     ipc transport in the sandbox's runtime directory, interrupt by message (a signal to bwrap

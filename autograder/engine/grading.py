@@ -6,7 +6,7 @@ preprocessors (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells 
 tests come back from the gradebook --, CheckCellMetadata) and its autograde preprocessors
 (IgnorePattern, ClearMetadata, LimitOutput, SaveAutoGrades, AssignLatePenalties, ...). Only the
 execution step is replaced: `ForkExecute` is nbgrader's `Execute` preprocessor running on
-`autograder.execute.NotebookRunner` (a forked kernel, timeouts, a dead kernel keeps the points of
+`autograder.engine.execute.NotebookRunner` (a forked kernel, timeouts, a dead kernel keeps the points of
 the cells that ran before it). So scores land in the gradebook and notebooks in ``autograded/``
 exactly where and how nbgrader puts them, and formgrader, feedback and export work unchanged.
 
@@ -25,11 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,94 +36,19 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import CheckCellMetadata, Execute
 from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
-from autograder.coursedir import CONFIG_FILE, CourseError
-from autograder.execute import CellRun, ExecutionHooks, NotebookRunner
-from autograder.guard import GuardHooks
+from autograder.coursedir import Course
+from autograder.engine.execute import ExecutionHooks, NotebookRunner
+from autograder.engine.guard import GuardHooks
+from autograder.engine.kernels import ForkServer, ForkServerError, Kernels
+from autograder.engine.redact import RedactHiddenTests
+from autograder.engine.sandbox import Box, SandboxPolicy, require_bwrap, warn_unsandboxed
 from autograder.intake import SubmissionFiles, SubmissionRefused, fingerprint, take_in
-from autograder.kernels import ForkServer, ForkServerError
-from autograder.redact import RedactHiddenTests
-from autograder.sandbox import Sandbox, SandboxPolicy, require_bwrap, warn_unsandboxed
+from autograder.records import ERROR, FAILED, GRADED, CellScore, GradeResult, record_path, write_atomically
 
-__all__ = [
-    "CellScore",
-    "ForkExecute",
-    "FastAutograde",
-    "GradeResult",
-    "Grader",
-    "GRADED",
-    "FAILED",
-    "ERROR",
-    "is_done",
-    "load_course_config",
-    "read_record",
-    "record_path",
-    "write_record",
-]
-
-GRADED = "graded"  # nbgrader graded it (some cells may have failed, timed out, killed the kernel)
-FAILED = "failed"  # the submission cannot be graded (missing or unreadable notebook): fix and rerun
-ERROR = "error"  # the grader failed (fork server, database): not the student's fault
-RECORD_DIR = ".autograder"
-
-
-# --- results -------------------------------------------------------------------------------------
-
-
-@dataclass
-class CellScore:
-    """One graded cell as nbgrader stored it in the gradebook."""
-
-    notebook: str
-    grade_id: str
-    cell_type: str  # "code" (autograded test) or "markdown" (written answer)
-    score: float  # what counts now (manual score if any, else auto score, else 0)
-    auto_score: float | None
-    max_score: float
-    needs_manual_grade: bool
-
-
-@dataclass
-class GradeResult:
-    """What grading one submission produced; `to_json`/`from_json` round-trip it."""
-
-    assignment: str
-    student: str
-    status: str  # GRADED, FAILED or ERROR
-    reason: str = ""  # why FAILED/ERROR; for GRADED, what went wrong inside (kernel died, timeouts)
-    score: float = 0.0
-    max_score: float = 0.0
-    cells: list[CellScore] = field(default_factory=list)
-    needs_manual: bool = False  # a cell (a written answer) waits for a human in formgrader
-    seconds: float = 0.0  # wall clock of the whole grading of this submission
-    kernel_seconds: float | None = None  # kernel start until ready (sum over notebooks)
-    cell_runs: list[CellRun] = field(default_factory=list)
-    fingerprint: str = ""  # of the submitted files that were graded
-    submission_id: str = ""  # nbgrader's id of the submission in the gradebook
-    finished_at: float = 0.0  # time.time() when the record was written
-    flags: list[str] = field(default_factory=list)  # tampering the guard saw: review by hand
-    ignored: list[str] = field(default_factory=list)  # files not taken in: "x is a symbolic link"
-
-    @property
-    def ok(self) -> bool:
-        return self.status == GRADED
-
-    def scores(self) -> dict[str, float | None]:
-        """grade_id -> auto score of every autograded (code) cell, as nbgrader stored it."""
-        return {c.grade_id: c.auto_score for c in self.cells if c.cell_type == "code"}
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> GradeResult:
-        data = json.loads(text)
-        data["cells"] = [CellScore(**c) for c in data.get("cells", [])]
-        data["cell_runs"] = [CellRun(**c) for c in data.get("cell_runs", [])]
-        return cls(**data)
+__all__ = ["FastAutograde", "ForkExecute", "Grader"]
 
 
 # --- nbgrader's converter with our execution step --------------------------------------------
@@ -195,95 +118,16 @@ class FastAutograde(Autograde):
     def _init_preprocessors(self) -> None:
         self.exporter._preprocessors = []
         preprocessors = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
+        if not self._sanitizing:
+            # The sanitize pass checked the cells' nbgrader metadata, and running cells cannot
+            # change it: a second CheckCellMetadata (jsonschema on every cell) would only cost time.
+            preprocessors = [pp for pp in preprocessors if pp is not CheckCellMetadata]
         for pp in preprocessors:
             if isinstance(pp, type) and issubclass(pp, Execute):
                 self.execute_preprocessor.parent = self.exporter
                 self.exporter.register_preprocessor(self.execute_preprocessor)
                 pp = self.redact_preprocessor
             self.exporter.register_preprocessor(pp)
-
-
-# --- the course's configuration ---------------------------------------------------------------
-
-
-def load_course_config(course_root: Path) -> Config:
-    """The course's nbgrader_config.py, as nbgrader loads it (only that file is read)."""
-    path = Path(course_root) / CONFIG_FILE
-    if not path.exists():
-        raise CourseError(f"no {CONFIG_FILE} in {course_root}: is this a course directory?")
-    try:
-        return PyFileConfigLoader(CONFIG_FILE, path=str(course_root)).load_config()
-    except Exception as e:
-        raise CourseError(f"{path}: cannot load ({type(e).__name__}: {e})") from None
-
-
-def make_coursedir(course_root: Path, config: Config, assignment: str = "", student: str = "*"):
-    cd = CourseDirectory(config=config, root=str(Path(course_root).resolve()))
-    cd.assignment_id = assignment
-    cd.student_id = student
-    return cd
-
-
-# --- records: what is done ----------------------------------------------------------------------
-
-
-def record_path(coursedir: CourseDirectory, assignment: str, student: str) -> Path:
-    return (
-        Path(coursedir.format_path(coursedir.autograded_directory, RECORD_DIR, assignment))
-        / f"{student}.json"
-    )
-
-
-def read_record(path: Path) -> GradeResult | None:
-    try:
-        return GradeResult.from_json(path.read_text())
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_record(coursedir: CourseDirectory, result: GradeResult) -> Path:
-    """Record a result (atomically) where `is_done` and reports look for it."""
-    if not result.finished_at:
-        result.finished_at = time.time()
-    path = record_path(coursedir, result.assignment, result.student)
-    _write_atomically(path, result.to_json())
-    return path
-
-
-def is_done(
-    coursedir: CourseDirectory, assignment: str, student: str, submission_ids: dict[str, str]
-) -> bool:
-    """Graded already, and nothing changed since: same submitted files, same gradebook entry,
-    autograded notebooks present. `submission_ids`: student -> gradebook submission id."""
-    rec = read_record(record_path(coursedir, assignment, student))
-    if rec is None or rec.status != GRADED:
-        return False
-    if submission_ids.get(student) != rec.submission_id:
-        return False
-    submitted = Path(coursedir.format_path(coursedir.submitted_directory, student, assignment))
-    if fingerprint(submitted) != rec.fingerprint:
-        return False
-    autograded = Path(coursedir.format_path(coursedir.autograded_directory, student, assignment))
-    notebooks = {c.notebook for c in rec.cells}
-    return all((autograded / f"{nb}.ipynb").is_file() for nb in notebooks)
 
 
 # --- why a submission cannot be graded -------------------------------------------------------
@@ -366,17 +210,21 @@ class _Capture(logging.Handler):
 class Grader:
     """Grades submissions of one course, one at a time, with a long-lived fork server.
 
+    `course`: the `Course` (its configuration is read once, by whoever made it).
     `kernels`: a ForkServer to use (the caller owns it); by default the Grader makes one and
     closes it in `close()`. `hooks`: an `ExecutionHooks` for every notebook (the tamper guard).
     `config`: extra traitlets config merged over the course's (e.g. ``Execute.timeout``).
-    `sandbox`: the `SandboxPolicy` kernels run under; None reads ``c.Sandbox.*`` from the course's
-    nbgrader_config.py (sandbox on: bwrap is required). ``SandboxPolicy(enabled=False)`` grades
-    without isolation (loud warning). `guard`: when `hooks` is None, run the tamper guard.
+    `sandbox`: the `SandboxPolicy` kernels run under; None takes ``c.Sandbox.*`` from the course
+    (sandbox on: bwrap is required). ``SandboxPolicy(enabled=False)`` grades without isolation
+    (loud warning). `guard`: when `hooks` is None, run the tamper guard.
+    `execute`: how notebooks run, a factory ``f(grader) -> Execute preprocessor``; by default a
+    `ForkExecute` on this Grader's own sandboxed fork server. `autograder.distributed` passes one
+    that runs them on a Dask cluster instead (no local fork server then).
     """
 
     def __init__(
         self,
-        course_root: str | Path,
+        course: Course,
         *,
         kernels: ForkServer | None = None,
         hooks: ExecutionHooks | None = None,
@@ -384,41 +232,44 @@ class Grader:
         log: logging.Logger | None = None,
         sandbox: SandboxPolicy | None = None,
         guard: bool = True,
+        execute=None,
     ) -> None:
-        self.course_root = Path(course_root).resolve()
-        self.config = load_course_config(self.course_root)
-        self.policy = sandbox if sandbox is not None else SandboxPolicy.from_config(self.course_root)
+        self.course = course
+        self.course_root = course.root
+        self.config = Config(course.config)  # a copy: the timeouts below are this grader's
+        self.policy = sandbox if sandbox is not None else SandboxPolicy.of(course.config)
+        settings = Kernels(config=self.config)
         if self.policy.cell_timeout is not None:
             self.config.Execute.timeout = int(math.ceil(self.policy.cell_timeout))
         if self.policy.notebook_timeout is not None:
             self.config.NotebookRunner.notebook_timeout = float(self.policy.notebook_timeout)
         if config is not None:
             self.config.merge(config)
-        self._own_kernels = kernels is None
+        self._execute = execute
+        self._own_kernels = kernels is None and execute is None
         self._sandbox_dir: str | None = None
-        if kernels is None:
+        if self._own_kernels:
             if self.policy.enabled:
                 require_bwrap()
             else:
                 warn_unsandboxed()
             self._sandbox_dir = tempfile.mkdtemp(prefix="autograder-sandbox-")
-            box = Sandbox.create(self.policy, self.course_root, Path(self._sandbox_dir))
-            kernels = ForkServer(**box.fork_server_options())
+            box = Box.create(self.policy, self.course_root, Path(self._sandbox_dir), env=settings.env)
+            kernels = ForkServer(**box.fork_server_options(settings.preload))
         self.kernels = kernels
         if self._own_kernels:
             self.kernels.start(wait=False)  # TensorFlow imports in the background meanwhile
-        self.hooks = hooks if hooks is not None or not guard else GuardHooks()
+        self.hooks = hooks if hooks is not None or not guard else GuardHooks(tuple(settings.preload))
         self.redact = RedactHiddenTests(config=self.config)
         self.limits = SubmissionFiles(config=self.config)
-        self.log = log or logging.getLogger("autograder.grading")
+        self.log = log or logging.getLogger("autograder.engine.grading")
         self._capture = _Capture()
         self._nb_log = logging.getLogger(f"autograder.nbgrader.{id(self)}")
         self._nb_log.propagate = False
         self._nb_log.setLevel(logging.INFO)
         self._nb_log.addHandler(self._capture)
-        cd = make_coursedir(self.course_root, self.config)
-        self.db_url: str = cd.db_url
-        self.course_id: str = cd.course_id
+        self.db_url: str = course.db_url
+        self.course_id: str = course.course_id
 
     def close(self) -> None:
         if self._own_kernels:
@@ -434,7 +285,9 @@ class Grader:
         self.close()
 
     def coursedir(self, assignment: str = "", student: str = "*") -> CourseDirectory:
-        return make_coursedir(self.course_root, self.config, assignment, student)
+        cd = CourseDirectory(config=self.config, root=str(self.course_root))
+        cd.assignment_id, cd.student_id = assignment, student
+        return cd
 
     def grade(self, assignment: str, student: str) -> GradeResult:
         """Autograde one submission; never raises for a bad submission (see `GradeResult.status`)."""
@@ -465,7 +318,7 @@ class Grader:
             shutil.rmtree(stage, ignore_errors=True)
         result.seconds = time.monotonic() - t0
         result.finished_at = time.time()
-        _write_atomically(record, result.to_json())
+        write_atomically(record, result.to_json())
         return result
 
     def _grade_staged(self, cd, assignment: str, student: str, folder: Path, result: GradeResult) -> None:
@@ -474,7 +327,8 @@ class Grader:
         if problem is None:
             for attempt in (1, 2):
                 result = self._autograde(cd, assignment, student, result)
-                if result.status != ERROR or attempt == 2:
+                # (A cluster retries a notebook itself: see autograder.distributed.)
+                if result.status != ERROR or attempt == 2 or self.kernels is None:
                     break
                 self.log.warning("%s/%s: %s; retrying once", assignment, student, result.reason)
                 try:
@@ -509,7 +363,10 @@ class Grader:
     def _autograde(
         self, cd: CourseDirectory, assignment: str, student: str, result: GradeResult
     ) -> GradeResult:
-        execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
+        if self._execute is not None:
+            execute = self._execute(self)
+        else:
+            execute = ForkExecute(kernels=self.kernels, hooks=self.hooks, config=self.config)
         execute.runs = []
         if hasattr(self.hooks, "findings"):
             self.hooks.findings = []

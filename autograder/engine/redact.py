@@ -20,9 +20,11 @@ are not secret either.
 What is not matched: hidden-test text the student encodes (base64, reversed, one character per
 line) before printing it. The README's threat model says so.
 
-Where redaction is expected (the traceback of the test cell's own error shows the failing hidden
-line) nothing else happens; anywhere else (printed output, a display, another cell's error) the
-preprocessor reports where, and the grader flags the submission for review.
+An error output is redacted and nothing else happens: Python and TensorFlow put code into
+tracebacks and messages themselves (a `tf.function` error quotes the frames that traced it, hidden
+lines included), so an honest answer's error may show hidden text. Printed output and displays
+are what the notebook chose to show: there, redacted text is reported, and the grader flags the
+submission for review.
 """
 
 from __future__ import annotations
@@ -149,9 +151,9 @@ def _redact_value(value, secret: HiddenText, whole: bool = True):
 class RedactHiddenTests(NbGraderPreprocessor):
     """Cut hidden-test text out of every output (see the module docstring).
 
-    `findings` lists ``(notebook, cell index, grade id, where)`` for each output redacted outside
-    the test cell's own error (where a student could only have put it on purpose); the caller
-    empties it between submissions.
+    `findings` lists ``(notebook, cell index, grade id, where)`` for each printed or displayed
+    output redacted (a student could only have put it there on purpose); the caller empties it
+    between submissions.
     """
 
     begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
@@ -176,7 +178,6 @@ class RedactHiddenTests(NbGraderPreprocessor):
         if cell.get("cell_type") != "code":
             return cell, resources
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        own_test = self.begin_test_delimeter in cell.get("source", "")
         for out in cell.get("outputs", []):
             kind = out.get("output_type")
             changed_any, where = False, kind
@@ -199,6 +200,6 @@ class RedactHiddenTests(NbGraderPreprocessor):
                         continue
                     data[mime], changed = _redact_value(data[mime], self._secret)
                     changed_any |= changed
-            if changed_any and not (kind == "error" and own_test):
+            if changed_any and kind != "error":
                 self.findings.append((self._notebook, index, grade_id, where))
         return cell, resources

@@ -1,6 +1,6 @@
 """One kernel, walled off from the fork server and from every other kernel (Linux namespaces).
 
-A sandboxed fork server (`autograder.forkserver`, inside bubblewrap) forks one kernel per
+A sandboxed fork server (`autograder.engine.forkserver`, inside bubblewrap) forks one kernel per
 notebook. Sharing the server's sandbox is not enough: a kernel that could see the server (its
 parent, same uid) could write the server's memory through ``/proc/<ppid>/mem`` and so poison every
 later kernel, signal the next kernel, or leave files in ``/tmp`` for it. So each kernel gets,
@@ -18,7 +18,8 @@ on top of the sandbox:
   kernel, and stays outside as its warden (unprivileged, ending the way the kernel ended;
   killing it kills the kernel through ``PR_SET_PDEATHSIG``): one more fork per kernel.
 * **its own mount and IPC namespaces** (`enter`): a fresh ``/proc`` (only the kernel's processes),
-  a private tmpfs on ``/tmp`` and ``/dev/shm``, and the shared scratch and runtime directories
+  a private tmpfs on ``/tmp`` and ``/dev/shm`` (what the sandbox bound below ``/tmp``, such as a
+  course cloned there, bound back), and the shared scratch and runtime directories
   covered by an empty tmpfs with only this kernel's own subdirectory bound back, so no kernel can
   list or open another's folder; SysV shared memory and semaphores die with the kernel.
 * **its own uid** when the grader is root (one random uid in ``[2**31, 2**32 - 2)`` per kernel,
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 
 __all__ = ["IsolationError", "PidNamespaces", "enter", "enter_own_pid_namespace"]
@@ -165,6 +167,45 @@ def _private_dir(parent: str, own: str, fd: int) -> None:
     _mount(None, parent, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=0711")
 
 
+def _mounts_below(top: str, skip: list[str]) -> list[str]:
+    """Mount points strictly below `top` in this mount namespace, in mount order, minus those at
+    or below a `skip` directory. (The sandbox binds the Python environment and the course's
+    visible pieces wherever they live on the host, /tmp included: a clone in /tmp still runs.)"""
+
+    def unescape(field: str) -> str:  # mountinfo writes space, tab, newline, backslash as \ooo
+        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+    def under(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+    with open("/proc/self/mountinfo") as f:
+        points = [unescape(line.split(" ")[4]) for line in f]
+    return [p for p in points if under(p, top) and p != top and not any(under(p, s) for s in skip)]
+
+
+def _private_tmp(size: str, skip: list[str]) -> None:
+    """A fresh tmpfs on /tmp, with what the sandbox had bound below /tmp bound back (each mount
+    cloned from a descriptor opened before the tmpfs hid it; a bind keeps the read-only flag)."""
+    keep = []
+    for point in dict.fromkeys(_mounts_below("/tmp", skip)):
+        try:
+            keep.append((point, os.open(point, os.O_PATH | os.O_NOFOLLOW)))
+        except OSError:
+            continue  # covered by a later mount: the later one is what the sandbox shows
+    try:
+        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, size)
+        for point, fd in keep:
+            if os.path.isdir(f"/proc/self/fd/{fd}"):
+                os.makedirs(point, 0o755, exist_ok=True)
+            elif not os.path.lexists(point):
+                os.makedirs(os.path.dirname(point), 0o755, exist_ok=True)
+                open(point, "x").close()
+            _mount(f"/proc/self/fd/{fd}", point, None, MS_BIND)
+    finally:
+        for _, fd in keep:
+            os.close(fd)
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -203,7 +244,7 @@ def _die_with_parent(parent_alive: int | None) -> None:
 def enter(spec: dict, parent_alive: int | None = None) -> None:
     """In the forked kernel (pid 1 of its PID namespace, still privileged): wall it off, drop rights.
 
-    `spec` (made by `autograder.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
+    `spec` (made by `autograder.engine.sandbox.Sandbox.kernel_isolation`): ``uid`` (int or None),
     ``tmp_size_mb``, ``private_dirs`` ([[parent, own], ...]: the kernel's scratch and runtime
     directories, each inside a directory shared by all kernels of the sandbox). `parent_alive`:
     what `enter_own_pid_namespace` returned, if the kernel has a warden.
@@ -216,7 +257,7 @@ def enter(spec: dict, parent_alive: int | None = None) -> None:
     try:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         tmp = f"size={int(spec['tmp_size_mb'])}m,mode=1777"
-        _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp)
+        _private_tmp(tmp, [parent for parent, _ in spec.get("private_dirs", ())])
         if os.path.isdir("/dev/shm"):
             _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, tmp)
         for parent, path, fd in own:

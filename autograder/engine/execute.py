@@ -1,7 +1,7 @@
 """One notebook through one fresh kernel, cell by cell: timeouts, a dead kernel, hooks, timings.
 
 `NotebookRunner` is an nbclient ``NotebookClient`` (so nbgrader's Execute preprocessor can be
-built on it, see `autograder.grading`) that adds what grading untrusted notebooks needs:
+built on it, see `autograder.engine.grading`) that adds what grading untrusted notebooks needs:
 
 * kernels forked by a `ForkServer` (``kernels=``), or stock kernels when it is None;
 * a per-cell timeout (nbclient's ``timeout``, nbgrader's ``c.Execute.timeout``): the kernel is
@@ -43,7 +43,8 @@ from nbformat import NotebookNode
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Enum, Float, Integer
 
-from autograder.kernels import ForkKernelManager, ForkServer
+from autograder.engine.kernels import ForkKernelManager, ForkServer
+from autograder.records import CellRun
 
 __all__ = [
     "CellContext",
@@ -128,18 +129,6 @@ class ExecutionHooks:
 
     def check_cell(self, ctx: CellContext, before: Probe | None, after: Probe | None) -> None:
         """Inspect a cell after it ran; may append outputs (an error output fails a test cell)."""
-
-
-@dataclass
-class CellRun:
-    """How one code cell ran."""
-
-    index: int
-    grade_id: str | None
-    is_test: bool
-    seconds: float
-    status: str  # "ok", "error", "timeout", "died", "not-run"
-    note: str = ""
 
 
 @dataclass
@@ -534,7 +523,7 @@ def run_notebook(
     """Execute `nb` (in place) in a fresh kernel and report how every code cell ran.
 
     Errors in cells never raise: they are outputs, like in Jupyter. Raises only when no kernel
-    could be started (`autograder.kernels.ForkServerError`, RuntimeError).
+    could be started (`autograder.engine.kernels.ForkServerError`, RuntimeError).
     `cwd`: a directory whose data files the kernel should find in its working directory.
     """
     runner = NotebookRunner(
