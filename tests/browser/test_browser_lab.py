@@ -215,9 +215,9 @@ def test_exploration_redraws_when_a_control_moves(assignment, lab, page, screens
     the picture the widget shows must change (compared pixel by pixel, before and after)."""
     a = assignment
     out = screenshots / a.id
-    release = read_notebook(CourseDir.repo().release_notebook(a))
+    release = read_notebook(Course.repo().release_notebook(a))
     code = [i for i, c in enumerate(release.cells) if c.cell_type == "code"]
-    setup = code[0]
+    setup = next(i for i in code if release.cells[i].metadata.get("nbgrader", {}).get("grade_id") == "setup")
     exploration = next(i for i in code if release.cells[i].source.startswith(EXPLORATION))
 
     open_notebook(page, lab, f"release/{a.id}/{a.notebook}", len(release.cells))
