@@ -7,6 +7,7 @@
 #      packages, where every account may run them (.venv's interpreter may live in a private home);
 #   4. the instructor's copy of the course, ~<instructor>/<course id>, a clone of this repository
 #      that only the instructor can read (source/ holds the solutions and hidden tests).
+#   5. matplotlib's font cache in every home (a first plot then prints no notice on stderr).
 # Safe to run again: existing accounts, exchange contents and the instructor's copy are kept.
 # Settings (environment): HUB_ROSTER, HUB_DIR (default /srv/tf-variables-hub), HUB_HOMES (where
 # new accounts' homes go, default /home).
@@ -110,6 +111,21 @@ fi
 # `python -m autograder` and nbgrader's safe collect (autograder.intake) import the course's own
 # packages: the instructor's copy is on every user's path (only the instructor can read it).
 echo "$course" > "$ENV/lib/python$version/site-packages/tf_variables_course.pth"
+
+# --- 5. matplotlib's font cache in every home -------------------------------------------------
+# matplotlib scans the system's fonts on its first import in a home without a cache and, when that
+# takes over 5 s (a busy hub), says so on stderr: a red "Matplotlib is building the font cache" in
+# a student's first notebook. Built once here, copied into the homes that lack one.
+fonts=$(mktemp -d)
+MPLCONFIGDIR=$fonts "$ENV/bin/python" -c "import matplotlib.font_manager"
+for user in "${users[@]}"; do
+  home=$(getent passwd "$user" | cut -d: -f6)
+  if ! compgen -G "$home/.cache/matplotlib/fontlist-*.json" >/dev/null; then
+    install -d -o "$user" -g "$user" -m 700 "$home/.cache" "$home/.cache/matplotlib"
+    install -o "$user" -g "$user" -m 644 "$fonts"/fontlist-*.json "$home/.cache/matplotlib/"
+  fi
+done
+rm -rf "$fonts"
 
 if [ -n "$(find "$REPO/source" -maxdepth 0 -perm -o=r)" ]; then
   echo "make hub: warning: $REPO/source (solutions, hidden tests) is readable by every account;" \

@@ -357,7 +357,7 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
     # started by JupyterLab itself (a notebook file written into B's home from outside never got one).
     in_lab(page, hub.server_url(me))
     menu(page, "File", "New Launcher")
-    page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    page.locator(".jp-LauncherCard[data-category='Notebook']:visible").first.click()  # the new tab's
     page.wait_for_selector(f"{cell_selector(0)} .cm-content", timeout=TIMEOUT)
     page.wait_for_selector(IDLE, timeout=TIMEOUT)
     replace_cell_source(page, 0, PROBE % paths)
