@@ -340,6 +340,8 @@ print(json.dumps(results))
 
 def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
     """Run, in a notebook on `me`'s own server, attempts to read `other`'s work and the course."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     submission = next((hub.exchange / "tf-variables" / "inbound").glob(f"{other}+{a.id}+*"))
     guess = "+".join(submission.name.split("+")[:3])  # what B could guess: no random suffix
     paths = {
@@ -361,7 +363,22 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
     page.wait_for_selector(f"{cell_selector(0)} .cm-content", timeout=TIMEOUT)
     page.wait_for_selector(IDLE, timeout=TIMEOUT)
     replace_cell_source(page, 0, PROBE % paths)
-    run_cells_from(page, 0, 0)
+    # A brand-new notebook's kernel may still be connecting, although its indicator says idle: Lab
+    # then drops the run silently (the prompt stays [ ]). Run again until the cell starts (the
+    # probe only reads, so running it twice is harmless).
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while True:
+        run_cells_from(page, 0, 0)
+        try:
+            page.wait_for_function(
+                "sel => /\\[(\\*|\\d+)\\]/"
+                ".test(document.querySelector(sel + ' .jp-InputPrompt').textContent)",
+                arg=cell_selector(0),
+                timeout=15_000,
+            )
+            break
+        except PlaywrightTimeoutError:
+            assert time.monotonic() < deadline, "the probe cell never started in B's new notebook"
     wait_executed(page, [0])
     output = page.locator(cell_selector(0)).locator(".jp-OutputArea-output").first.inner_text()
     return json.loads(output.strip().splitlines()[-1])
