@@ -89,6 +89,7 @@ def _plots(nb) -> int:
 def test_autograded_notebooks_keep_the_plots_the_notebook_draws(stock_and_fast):
     """Kernels in the sandbox use the inline backend: the instructor sees what the student saw."""
     _, fast, _, summary = stock_and_fast
+    drawn = {}
     for a in ASSIGNMENTS:
         expected = _plots(nbformat.read(fast.source_notebook(a), as_version=4))
         found = [
@@ -96,7 +97,10 @@ def test_autograded_notebooks_keep_the_plots_the_notebook_draws(stock_and_fast):
             for r in summary.graded
             if r.assignment == a.id
         ]
-        assert expected and found and max(found) == expected, (a.id, expected, found)
+        assert found and max(found) == expected, (a.id, expected, found)
+        drawn[a.id] = expected
+    # 04 draws only into its exploration's image widget (no inline output); the others plot inline.
+    assert sum(drawn.values()) >= 3, drawn
 
 
 def test_rerun_skips_what_is_graded_and_regrades_a_changed_submission(stock_and_fast):
