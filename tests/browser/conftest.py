@@ -12,13 +12,18 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
-import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
-from labserver import EXPLORATION_MOVES, STUDENT_DURATIONS, lab_server, launch_chromium, new_context
+from labserver import (
+    EXPLORATION_MOVES,
+    STUDENT_DURATIONS,
+    lab_server,
+    launch_chromium,
+    new_context,
+    new_run_folder,
+)
 
 from autograder.build import build
 from autograder.coursedir import CONFIG_FILE, Course, read_notebook
@@ -74,14 +79,8 @@ def build_and_grade(course: Course, scratch: Path, a) -> None:
 
 @pytest.fixture(scope="module")
 def screenshots() -> Path:
-    """tests/browser/screenshots/<date-time-pid>/: a folder per run, so runs at the same time
-    (several people or agents on one checkout) never mix or delete each other's pictures."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    older = sorted(d for d in SCREENSHOTS.iterdir() if re.fullmatch(r"\d{8}-\d{6}-\d+", d.name))
-    for d in older[: max(0, len(older) - (KEEP_RUNS - 1))]:
-        shutil.rmtree(d, ignore_errors=True)
-    run = SCREENSHOTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    run.mkdir()
+    """tests/browser/screenshots/<date-time-pid>/: a folder per run."""
+    run = new_run_folder(SCREENSHOTS, KEEP_RUNS)
     _run_dir.append(run)
     return run
 

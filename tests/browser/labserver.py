@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,19 @@ CHROMIUM_ARGS = [
 STUDENT_DURATIONS: dict[str, float] = {}  # assignment id -> seconds its student path took
 EXPLORATION_MOVES: dict[str, str] = {}  # assignment id -> the control moved, how much of the picture changed
 SERVER_START_TIMEOUT = 120  # s: a CPU-starved machine can take a while to import everything
+
+
+def new_run_folder(root: Path, keep: int = 3) -> Path:
+    """root/<date-time-pid>/ for this run's screenshots and logs, so runs at the same time (several
+    people or agents on one checkout) never mix or delete each other's files; only the newest
+    `keep` run folders are kept."""
+    root.mkdir(exist_ok=True)
+    older = sorted(d for d in root.iterdir() if re.fullmatch(r"\d{8}-\d{6}-\d+", d.name))
+    for d in older[: max(0, len(older) - (keep - 1))]:
+        shutil.rmtree(d, ignore_errors=True)
+    run = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run.mkdir()
+    return run
 
 
 def free_port() -> int:

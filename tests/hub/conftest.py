@@ -6,11 +6,7 @@ tests/hub/screenshots/<run>/ (gitignored), printed at the end of the run.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,12 +21,9 @@ _runs: list[Path] = []
 @pytest.fixture
 def screenshots() -> Path:
     """tests/hub/screenshots/<date-time-pid>/: one folder per run."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    older = sorted(d for d in SCREENSHOTS.iterdir() if re.fullmatch(r"\d{8}-\d{6}-\d+", d.name))
-    for d in older[: max(0, len(older) - (KEEP_RUNS - 1))]:
-        shutil.rmtree(d, ignore_errors=True)
-    run = SCREENSHOTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    run.mkdir()
+    from labserver import new_run_folder  # tests/browser, on the path since this file's start
+
+    run = new_run_folder(SCREENSHOTS, KEEP_RUNS)
     _runs.append(run)
     return run
 
