@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from operator import is_not, ne
+from operator import attrgetter, is_not, ne
 
 # Notebook globals that must not shadow these builtins when a test runs.
 CRITICAL_BUILTINS = (
@@ -88,6 +88,7 @@ HELPER_PREFIXES = ("tensorflow._api.v2.", "keras.")
 NOT_HELPER_PREFIXES = ("tensorflow._api.v2.compat", "keras.src", "keras._tf_keras")
 
 _STATE = None
+_VALUE = attrgetter("value")  # a ctypes view's current value
 
 
 def _record(modules: dict, extra_objects=(), base=None):
@@ -183,6 +184,7 @@ class _Pristine:
         self.lazy_accepted: set[str] = set()
         extra = [shell, self.kernel, getattr(shell, "compile", None), shell.displayhook]
         self.mod_snap, self.cls_snap = _record(self.modules, extra, _PREPARED)
+        self._track_versions()
         self._flatten()
         self.sys_modules = dict(self.modules)
         self.sys_hooks = {h: getattr(sys, h, None) for h in SYS_HOOKS}
@@ -233,9 +235,12 @@ class _Pristine:
             self.control_handlers = dict(getattr(self.kernel, "control_handlers", {}))
 
     def _flatten(self) -> None:
-        """One flat (container, key, value) table per kind: the no-change case is a single C loop."""
+        """Without dict versions: one flat (container, key, value) table per kind, so that the
+        no-change case is a single C loop."""
         import types
 
+        if self.mod_versions is not None:
+            return
         self.flat_mod = (
             tuple(d for _, _, d, keys, _ in self.mod_snap for _ in keys),
             tuple(k for _, _, _, keys, _ in self.mod_snap for k in keys),
@@ -249,6 +254,36 @@ class _Pristine:
         self.cls_dicts = tuple(d for _, d, _, _, _, _ in self.cls_snap)
         self.cls_lens = tuple(n for _, _, n, _, _, _ in self.cls_snap)
         self._proxy_get = types.MappingProxyType.get
+
+    def _track_versions(self) -> None:
+        """Remember each recorded namespace's dict version (PEP 509) now, while it is pristine.
+
+        A check then compares entries only in the namespaces written since they were last found
+        pristine: ~7,000 version reads instead of ~100,000 entry comparisons (~35 ms) per check.
+        Each version is read through a ctypes view made once here: ``id()`` and ``from_address``
+        raise audit events, so calling them per read would run the guard's audit hook each time.
+        Without usable versions (not CPython 3.6-3.12) every check compares every entry.
+        """
+        import gc
+
+        if not _dict_versions_work():
+            self.mod_versions = self.cls_versions = None
+            return
+        view = _dict_version_view
+        self.mod_versions = tuple(view(d) for _, _, d, _, _ in self.mod_snap)
+        # A class's __dict__ is a read-only proxy; its version is the version of the dict behind it.
+        self.cls_versions = tuple(
+            view(next(r for r in gc.get_referents(e[1]) if isinstance(r, dict))) for e in self.cls_snap
+        )
+        self.mod_clean = list(map(_VALUE, self.mod_versions))
+        self.cls_clean = list(map(_VALUE, self.cls_versions))
+
+    @staticmethod
+    def _stale(versions, clean) -> list[int]:
+        """Indexes of the namespaces written since they were last found pristine."""
+        from itertools import compress
+
+        return list(compress(range(len(versions)), map(ne, map(_VALUE, versions), clean)))
 
     # -- checks: each returns reasons and (when restore) puts pristine state back --
 
@@ -265,12 +300,17 @@ class _Pristine:
         import sys
 
         out = []
-        dicts, keys_, vals_ = self.flat_mod
-        if any(map(is_not, map(dict.get, dicts, keys_), vals_)):  # one C loop over ~80k entries
-            accepted = False
-            for i, (name, m, d, keys, vals) in enumerate(self.mod_snap):
-                if not any(map(is_not, map(d.get, keys), vals)):
-                    continue
+        if self.mod_versions is not None:
+            stale = self._stale(self.mod_versions, self.mod_clean)
+        else:
+            dicts, keys_, vals_ = self.flat_mod
+            changed = any(map(is_not, map(dict.get, dicts, keys_), vals_))  # one C loop, ~80k entries
+            stale = range(len(self.mod_snap)) if changed else ()
+        accepted = False
+        for i in stale:
+            name, m, d, keys, vals = self.mod_snap[i]
+            pristine = True
+            if any(map(is_not, map(d.get, keys), vals)):
                 for k, v in zip(keys, vals, strict=True):
                     cur = d.get(k, _MISSING)
                     if cur is v:
@@ -286,8 +326,12 @@ class _Pristine:
                     )
                     if restore:
                         d[k] = v
-            if accepted:
-                self._flatten()
+                    else:
+                        pristine = False
+            if pristine and self.mod_versions is not None:
+                self.mod_clean[i] = self.mod_versions[i].value
+        if accepted:
+            self._flatten()
         for name, m in self.sys_modules.items():
             cur = sys.modules.get(name)
             if cur is not m and cur is not None:
@@ -298,32 +342,42 @@ class _Pristine:
 
     def _classes(self, restore):
         out = []
-        dicts, keys_, vals_ = self.flat_cls
-        if not any(map(is_not, map(self._proxy_get, dicts, keys_), vals_)) and not any(
-            map(ne, map(len, self.cls_dicts), self.cls_lens)
-        ):
-            return out
+        if self.cls_versions is not None:
+            stale = self._stale(self.cls_versions, self.cls_clean)
+        else:
+            dicts, keys_, vals_ = self.flat_cls
+            changed = any(map(is_not, map(self._proxy_get, dicts, keys_), vals_)) or any(
+                map(ne, map(len, self.cls_dicts), self.cls_lens)
+            )
+            stale = range(len(self.cls_snap)) if changed else ()
         grown = False
-        for i, (c, d, n, allkeys, keys, vals) in enumerate(self.cls_snap):
-            if len(d) == n and not any(map(is_not, map(d.get, keys), vals)):
-                continue
-            if len(d) != n:
-                grown = True
-            snap = dict(zip(keys, vals, strict=True))
-            for k, v in snap.items():
-                cur = d.get(k, _MISSING)
-                if cur is not v:
-                    how = "replaced" if cur is not _MISSING else "deleted"
-                    out.append(f"{c.__module__}.{c.__qualname__}.{k} was {how}")
-                    if restore:
-                        setattr(c, k, v)
-            for k in [k for k in list(d) if k not in allkeys]:
-                if _is_code(d[k]):  # lazily added data (__annotations__, __slotnames__) is fine
-                    out.append(f"{c.__module__}.{c.__qualname__}.{k} was added")
-                    if restore:
-                        delattr(c, k)
-            if len(d) != n and all(not _is_code(d[k]) for k in d if k not in allkeys):
-                self.cls_snap[i] = (c, d, len(d), frozenset(d), keys, vals)  # accept lazy data
+        for i in stale:
+            c, d, n, allkeys, keys, vals = self.cls_snap[i]
+            pristine = True
+            if len(d) != n or any(map(is_not, map(d.get, keys), vals)):
+                if len(d) != n:
+                    grown = True
+                snap = dict(zip(keys, vals, strict=True))
+                for k, v in snap.items():
+                    cur = d.get(k, _MISSING)
+                    if cur is not v:
+                        how = "replaced" if cur is not _MISSING else "deleted"
+                        out.append(f"{c.__module__}.{c.__qualname__}.{k} was {how}")
+                        if restore:
+                            setattr(c, k, v)
+                        else:
+                            pristine = False
+                for k in [k for k in list(d) if k not in allkeys]:
+                    if _is_code(d[k]):  # lazily added data (__annotations__, __slotnames__) is fine
+                        out.append(f"{c.__module__}.{c.__qualname__}.{k} was added")
+                        if restore:
+                            delattr(c, k)
+                        else:
+                            pristine = False
+                if len(d) != n and all(not _is_code(d[k]) for k in d if k not in allkeys):
+                    self.cls_snap[i] = (c, d, len(d), frozenset(d), keys, vals)  # accept lazy data
+            if pristine and self.cls_versions is not None:
+                self.cls_clean[i] = self.cls_versions[i].value
         if grown:
             self._flatten()
         return out
@@ -629,9 +683,15 @@ def _helper_namespace(name: str) -> bool:
 def _dict_version(d: dict) -> int:
     """CPython's private version tag of a dict (PEP 509; ``ma_version_tag``, 3.6-3.12): it changes
     on every insertion, deletion or replacement by another object, and on nothing else."""
+    return _dict_version_view(d).value
+
+
+def _dict_version_view(d: dict):
+    """A ctypes integer that reads `d`'s version tag whenever its ``.value`` is read (`d` must
+    outlive it)."""
     import ctypes
 
-    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_void_p)).value
+    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_void_p))
 
 
 def _dict_versions_work() -> bool:
