@@ -178,9 +178,11 @@ def test_test_cell_source_is_forgotten_after_it_ran(kernels):
         k.close()
 
 
-def test_watch_ends_only_when_the_test_cell_itself_failed(kernels):
-    """A failing test ends the guard's watch (tracebacks are formatted unwatched, not flagged); a
-    traceback shown by a nested run_cell inside the test does not, so a lie told after it is seen."""
+def test_lies_are_seen_however_the_class_is_made_or_unwrapped(kernels):
+    """The guard wraps the comparison methods notebook classes define while a test runs. A lie is
+    seen after a nested run_cell showed a traceback; in a class a student function makes while
+    being tested; and a student function that puts its own unwrapped method back, or makes its
+    class with type(), is reported too. The test cell's own classes are the test's: not flagged."""
     k = Kernel(kernels, preload=("numpy",))
     try:
         run_cell(k.kc, SETUP + NESTED_THEN_LIE)
@@ -188,14 +190,19 @@ def test_watch_ends_only_when_the_test_cell_itself_failed(kernels):
         assert reply["content"]["status"] == "ok"  # the nested cell failed, the test's own code did not
         lie = [r for r in v.reasons if "__eq__" in r and "defined in the notebook" in r]
         assert v.tampered and lie, v.reasons
-        assert not any("profile function was removed" in r for r in v.reasons), v.reasons
 
-        n = guard.new_nonce()
-        report = call(k.kc, guard.before_expression(n), n)
-        run_cell(k.kc, 'import sys\nsys.setprofile(None)\nassert False, "and now fail"')
-        n2 = guard.new_nonce()
-        after = call(k.kc, guard.after_expression(n2), n2)
-        assert report["ok"] and any("profile function was removed" in r for r in after["reasons"]), after
+        run_cell(k.kc, MADE_WHILE_TESTED)
+        for answer, reason in (
+            ("made_inside", "the test called __eq__"),
+            ("unwrapped", "Liar.__eq__, defined in the notebook, was replaced"),
+            ("made_by_type", "class Sneaky with __eq__ was made by type()"),
+        ):
+            _, _, v = guarded_cell(k.kc, f'assert {answer}() == 2.0, "must return 2.0"')
+            assert v.tampered and any(reason in r for r in v.reasons), (answer, v.reasons)
+
+        test_own_class = "class Expected:\n    def __eq__(self, other):\n        return other == 2.0\n"
+        reply, outputs, v = guarded_cell(k.kc, test_own_class + "assert Expected() == 2.0")
+        assert reply["content"]["status"] == "ok" and not v.tampered, v.reasons
     finally:
         k.close()
 
@@ -209,6 +216,25 @@ NESTED_THEN_LIE = textwrap.dedent(
     def answer():
         get_ipython().run_cell("raise ValueError('shown by a nested cell')")
         return Liar()
+    """
+)
+
+MADE_WHILE_TESTED = textwrap.dedent(
+    """
+    def made_inside():
+        class Inner:
+            def __eq__(self, other):
+                return True
+        return Inner()
+
+    def unwrapped():
+        Liar.__eq__ = Liar.__eq__.__wrapped__  # the guard's wrapper, peeled off
+        return Liar()
+
+    def made_by_type():
+        def eq(self, other):
+            return True
+        return type("Sneaky", (), {"__eq__": eq})()
     """
 )
 

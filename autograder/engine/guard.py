@@ -27,17 +27,21 @@ ways of doing that, in three layers:
    matplotlib's inline backend hook stays), ``sys.settrace``/``setprofile``/``excepthook`` and
    friends, replaced ``sys.modules`` entries, notebook globals that shadow test-critical builtins
    (``isinstance = lambda *a: True``) and conventional module aliases bound to impostors
-   (``np = FakeNumpy()``). Then it starts a profile function for the test cell that notes any
-   comparison-like dunder (``__eq__``, ``__bool__``, ``__len__``, ``__array__``,
-   ``__instancecheck__`` ...) *defined by notebook code* that the test calls: an object whose
-   ``__eq__`` always returns True is seen the moment a test compares with it. The watch ends
-   when the shell starts to show the exception that ended the test cell's code: that test has
-   failed whatever the notebook's objects answer, and watching IPython format the traceback
-   would make every failing test several times slower.
+   (``np = FakeNumpy()``). Comparing with a record of ~100,000 entries costs ~5 ms: only the
+   namespaces whose dict version (PEP 509) changed since they were last found pristine are
+   compared entry by entry. Then it watches the test cell for comparison-like dunders
+   (``__eq__``, ``__bool__``, ``__len__``, ``__array__``, ``__instancecheck__`` ...) *defined by
+   notebook code* that the test calls: every such method of a class made by the notebook is
+   swapped for a recording wrapper until the test ends, and so is each one of a class a student
+   function makes with a ``class`` statement while being tested (``builtins.__build_class__`` is
+   watched meanwhile). An object whose ``__eq__`` always returns True is seen the moment a test
+   compares with it. A watched method taken off or replaced during the test, and a class with
+   such a method made by ``type(...)`` during the test, are reported too. (The former watch, a
+   profile function, put CPython in tracing mode: TensorFlow-heavy tests ran about twice as slow.)
 
 3. **After each test cell** (`after_expression`) the check runs again: anything the test cell
    itself triggered (a student function that patches ``np.allclose`` while being tested, or
-   removes the profile function) is reported; the kernel's record of the exception the cell
+   unwraps a watched method) is reported; the kernel's record of the exception the cell
    raised is returned. `verdict` then checks, *outside* the kernel, that both guard calls
    answered with this cell's random nonce, that nothing was reported, and that the cell's
    execute reply and outputs agree with what the kernel saw (an exception that was raised but
@@ -52,12 +56,14 @@ aimed at it. Everything in the kernel's process is reachable from student code (
 ``ctypes``), so code can forge the guard's answers (replace ``guard_kernel.before``,
 ``__import__``, or the kernel's message handlers with ones that echo the nonce), patch C-level
 state through ``ctypes``, hide a fake comparison in code whose globals are a trusted module's
-(``exec(src, np.__dict__)``), or race the guard from a background thread (a change that is
-still in place after the cell is reported). Modules first imported *after* kernel start are not
-in the pristine record (a fork-server kernel has the course's ``c.Kernels.preload`` imported; a
-plain kernel imports them in `guard_kernel.install`). Timing-based grading detection (hostname,
-uid, missing network) is possible. The sandbox (autograder.engine.sandbox) bounds what such code
-can reach; review of flagged submissions and spot checks cover the rest.
+(``exec(src, np.__dict__)``), race the guard from a background thread (a change that is
+still in place after the cell is reported), or make a comparison method that is not a Python
+function (a callable object, a ``functools.partial``: only functions are wrapped). Modules
+first imported *after* kernel start are not in the pristine record (a fork-server kernel has the
+course's ``c.Kernels.preload`` imported; a plain kernel imports them in `guard_kernel.install`).
+Timing-based grading detection (hostname, uid, missing network) is possible. The sandbox
+(autograder.engine.sandbox) bounds what such code can reach; review of flagged submissions and spot
+checks cover the rest.
 """
 
 from __future__ import annotations
