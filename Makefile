@@ -85,11 +85,12 @@ system-deps:
 	@bash .ci/system-deps
 
 # The authoring gate (`autograder check`, the longest step) runs beside pytest: most tests keep
-# one core busy, the gate's two workers take what is left. Its report follows pytest's.
-# Workers and kernels die with the gate (PR_SET_PDEATHSIG), so the trap stops the whole tree.
+# one core busy, the gate's two workers take what is left. Niced, so that pytest's serial chain
+# (the longer one) is not slowed by it and the gate soaks up the idle core. Its report follows
+# pytest's. Workers and kernels die with the gate (PR_SET_PDEATHSIG): the trap stops the tree.
 test: $(STAMP) system-deps lint hub-proxy
 	@gate_log=$$(mktemp); \
-	$(BIN)/python -m autograder check --no-progress >"$$gate_log" 2>&1 & gate=$$!; \
+	nice -n 10 $(BIN)/python -m autograder check --no-progress >"$$gate_log" 2>&1 & gate=$$!; \
 	trap 'kill $$gate 2>/dev/null; rm -f "$$gate_log"' EXIT INT TERM; \
 	echo "python -m autograder check --no-progress: running beside pytest, report below"; \
 	$(BIN)/pytest tests source --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --durations=25; tests=$$?; \

@@ -41,6 +41,7 @@ from traitlets.config import Config
 
 from autograder.coursedir import Course
 from autograder.engine.execute import ExecutionHooks, NotebookRunner
+from autograder.engine.gradebook import share_engines
 from autograder.engine.guard import GuardHooks
 from autograder.engine.kernels import ForkServer, ForkServerError, Kernels
 from autograder.engine.redact import RedactHiddenTests
@@ -234,6 +235,7 @@ class Grader:
         guard: bool = True,
         execute=None,
     ) -> None:
+        share_engines()  # nbgrader opens ~11 Gradebooks per notebook: statements compiled once
         self.course = course
         self.course_root = course.root
         self.config = Config(course.config)  # a copy: the timeouts below are this grader's
