@@ -264,17 +264,11 @@ class _Pristine:
         raise audit events, so calling them per read would run the guard's audit hook each time.
         Without usable versions (not CPython 3.6-3.12) every check compares every entry.
         """
-        import gc
-
         if not _dict_versions_work():
             self.mod_versions = self.cls_versions = None
             return
-        view = _dict_version_view
-        self.mod_versions = tuple(view(d) for _, _, d, _, _ in self.mod_snap)
-        # A class's __dict__ is a read-only proxy; its version is the version of the dict behind it.
-        self.cls_versions = tuple(
-            view(next(r for r in gc.get_referents(e[1]) if isinstance(r, dict))) for e in self.cls_snap
-        )
+        self.mod_versions = tuple(_dict_version_view(d) for _, _, d, _, _ in self.mod_snap)
+        self.cls_versions = tuple(_class_version_view(e[0]) for e in self.cls_snap)
         self.mod_clean = list(map(_VALUE, self.mod_versions))
         self.cls_clean = list(map(_VALUE, self.cls_versions))
 
@@ -728,7 +722,6 @@ def _build_class(func, name, *bases, **kwargs):
 def _start_watch(state) -> None:
     """Before a test cell: wrap the lying dunders of every notebook-made class that exists now."""
     import builtins
-    import gc
 
     _watched["wrapped"], _watched["dunder_errors"], _watched["built"] = [], [], set()
     classes = _all_classes()
@@ -740,9 +733,8 @@ def _start_watch(state) -> None:
         known = clean.get(k)
         if known is not None and known[1].value == known[2]:  # nothing to wrap, and unchanged since
             continue
-        if not _wrap_class(c, None):
-            d = next(r for r in gc.get_referents(_TYPE_DICT(c)) if isinstance(r, dict))
-            view = _dict_version_view(d)
+        if not _wrap_class(c, None) and _watched["versions_ok"]:
+            view = _class_version_view(c)
             clean[k] = (c, view, view.value)  # (the class is kept alive: its key stays its own)
     _watched["build_class"] = builtins.__build_class__
     builtins.__build_class__ = _build_class
@@ -783,6 +775,13 @@ def _dict_version(d: dict) -> int:
     """CPython's private version tag of a dict (PEP 509; ``ma_version_tag``, 3.6-3.12): it changes
     on every insertion, deletion or replacement by another object, and on nothing else."""
     return _dict_version_view(d).value
+
+
+def _class_version_view(cls):
+    """`_dict_version_view` of a class's namespace: its ``__dict__`` is a read-only proxy of a dict."""
+    import gc
+
+    return _dict_version_view(next(r for r in gc.get_referents(_TYPE_DICT(cls)) if isinstance(r, dict)))
 
 
 def _dict_version_view(d: dict):
