@@ -1,8 +1,8 @@
 """A small nbgrader course unlike this repository's, for tests of the engine on any course.
 
-An assignment (ps1) with two notebooks, plain cell names (no ``exN_``), a hand-graded code answer
-and a written answer, a data file the notebook reads, three mutants, no TensorFlow (its kernels
-preload nothing): the cheapest course that still has every nbgrader cell kind.
+An assignment (ps1) with two notebooks, plain cell names (no ``exN_``), a hand-graded code answer,
+a written answer and a task, a data file the notebook reads, three mutants, no TensorFlow (its
+kernels preload nothing): the cheapest course that still has every nbgrader cell kind.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplemented
 """
 
 
-def cell(kind: str, source: str, grade_id: str | None = None, *, solution=False, grade=False, points=0):
+def cell(kind: str, source: str, grade_id: str | None = None, *, solution=False, grade=False, points=0,
+         task=False):
     c = new_code_cell(source) if kind == "code" else new_markdown_cell(source)
     if grade_id:
         c.metadata["nbgrader"] = {
             "grade_id": grade_id, "solution": solution, "grade": grade, "locked": not solution,
-            "schema_version": 3, **({"points": points} if grade else {}),
+            "schema_version": 3, **({"points": points} if grade or task else {}),
+            **({"task": True} if task else {}),
         }  # fmt: skip
     return c
 
@@ -64,6 +66,8 @@ def part_b():
              grade=True, points=2),
         cell("markdown", "Why does `split()` without arguments ignore repeated spaces? It splits on runs "
              "of whitespace.", "why_split", solution=True, grade=True, points=1),
+        cell("markdown", "Task: plot `word_count` of each line of a text of your choice (graded by hand).",
+             "plot_task", task=True, points=2),
     ])  # fmt: skip
 
 
