@@ -33,6 +33,7 @@ The benchmark never touches the instructor's gradebook (``NBGRADER_DB_URL`` is i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -164,6 +165,8 @@ class BenchResult:
     records_nosandbox: list[GradeResult] = field(default_factory=list)
     records_cluster: list[GradeResult] = field(default_factory=list)
     cluster: str = ""  # the grade options of the cluster run ("--cluster local:2"), if any
+    # the coordinator's ceiling (autograder.ceiling): {database: (notebooks, seconds) or error text}
+    ceilings: dict[str, tuple[int, float] | str] = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
@@ -293,6 +296,8 @@ def run_bench(
         result.runs["cluster"] = r
         result.records_cluster = _records(Course(copies["cluster"]), ids)
         log(f"  grade {result.cluster}: {r.seconds:.1f} s (exit {r.returncode})")
+        log("  coordinator ceiling: the cluster's notebooks recorded again, on sqlite and PostgreSQL ...")
+        result.ceilings = measure_ceilings(copies["cluster"], workdir / "ceiling", env)
 
     scores = {label: gradebook_cell_scores(Course(copies[label]).db_url) for label in result.runs}
     result.cells_compared, result.mismatches = compare_scores(scores)
@@ -304,6 +309,20 @@ def run_bench(
             tail = "\n".join(run.log.strip().splitlines()[-10:])
             result.mismatches.append(f"{label} exited with status {run.returncode}:\n{tail}")
     return result
+
+
+def measure_ceilings(graded: Path, workdir: Path, env: dict[str, str]) -> dict[str, tuple[int, float] | str]:
+    """`autograder.ceiling` in a process of its own: {database: (notebooks, seconds) or why not}."""
+    cmd = [sys.executable, "-m", "autograder.ceiling", str(graded), str(workdir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    out: dict[str, tuple[int, float] | str] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            m = json.loads(line)
+            out[m["database"]] = m["error"] if "error" in m else (m["notebooks"], m["seconds"])
+    if proc.returncode != 0:
+        out.setdefault("sqlite", (proc.stderr.strip().splitlines() or ["failed"])[-1])
+    return out
 
 
 # --- printing -----------------------------------------------------------------------------------
@@ -422,27 +441,31 @@ def _cluster_lines(res: BenchResult) -> list[str]:
         f"(target <= 5% on 2 cores: {'met' if cost <= 0.05 else 'MISSED'})"
     ]
     records = res.records_cluster
-    if not records:
-        return lines + ["coordinator ceiling: no graded record of the cluster run"]
     n = sum(max(len({c.notebook for c in r.cells}), 1) for r in records)
-    # Everything the coordinator does per notebook: the record's wall time minus what the worker
-    # ran (kernel start + cells). Transport is counted against the coordinator: a safe ceiling.
-    worker = sum((r.kernel_seconds or 0.0) + sum(c.seconds for c in r.cell_runs) for r in records)
-    own = max(sum(r.seconds for r in records) - worker, 1e-9) / n
-    ceiling = 1 / own  # notebooks recorded per second by one coordinator process
-    lines.append(
-        f"coordinator ceiling: {own:.2f} s of bookkeeping per notebook (nbgrader converter, gradebook on "
-        f"sqlite, transport) = {ceiling:.2f} notebooks/s per coordinator process "
-        f"(target >= 10: {'met' if ceiling >= 10 else 'MISSED'})"
-    )
-    per_nb = worker / n
+    per_nb = sum((r.kernel_seconds or 0.0) + sum(c.seconds for c in r.cell_runs) for r in records) / max(n, 1)
     students, notebooks = ROUND
-    for cores in (1, 8):
-        for workers in (8, 32, 128):
-            wall, neck = projection(students, notebooks, per_nb, ceiling * cores, workers)
-            lines.append(
-                f"  projection: {students} students x {notebooks} notebooks ({per_nb:.2f} s of kernel and "
-                f"cells each) on {workers:3d} workers, coordinator {cores} core(s): {wall / 60:6.1f} min, "
-                f"bound by {neck}"
-            )
+    if not res.ceilings:
+        lines.append("coordinator ceiling: not measured")
+    for database, measured in res.ceilings.items():
+        if isinstance(measured, str):
+            lines.append(f"coordinator ceiling on {database}: not measured ({measured})")
+            continue
+        count, seconds = measured
+        ceiling = count / seconds  # notebooks recorded per second by one coordinator process
+        lines.append(
+            f"coordinator ceiling on {database}: {seconds / count * 1000:.0f} ms of bookkeeping per notebook "
+            f"(staging, nbgrader converter, gradebook writes, autograded/ and record; {count} notebooks "
+            f"replayed) = {ceiling:.1f} notebooks/s per coordinator process "
+            f"(target >= 10: {'met' if ceiling >= 10 else 'MISSED'})"
+        )
+        if not records:
+            continue
+        for cores in (1, 8):
+            for workers in (8, 32, 128):
+                wall, neck = projection(students, notebooks, per_nb, ceiling * cores, workers)
+                lines.append(
+                    f"  projection ({database}): {students} students x {notebooks} notebooks "
+                    f"({per_nb:.2f} s of kernel and cells each) on {workers:3d} workers, "
+                    f"coordinator {cores} core(s): {wall / 60:6.1f} min, bound by {neck}"
+                )
     return lines

@@ -39,7 +39,7 @@ def test_cluster_lines_give_cost_ceiling_and_a_projection_bound_by_the_slower_si
     from autograder.records import GRADED, CellRun, CellScore, GradeResult
 
     cell = CellScore("nb", "ex1_test", "code", 1.0, 1.0, 1.0, False)
-    # 10 notebooks: each 1.0 s on the worker (0.2 kernel + 0.8 cells), 1.5 s recorded: 0.5 s own
+    # 10 notebooks, each 1.0 s on the worker (0.2 kernel + 0.8 cells)
     records = [
         GradeResult(FIRST.id, f"s{i}", GRADED, cells=[cell], seconds=1.5, kernel_seconds=0.2,
                     cell_runs=[CellRun(0, "ex1_test", True, 0.8, "ok")])
@@ -48,12 +48,16 @@ def test_cluster_lines_give_cost_ceiling_and_a_projection_bound_by_the_slower_si
     runs = {"grade": Run("grade", 10.0), "cluster": Run("cluster", 11.0)}
     res = BenchResult(10, 10, [FIRST.id], 2, 2, runs=runs, cluster="--cluster local:2")
     res.records, res.records_cluster, res.cells_compared = records, records, 10
+    # the replay recorded 10 notebooks in 5 s on sqlite: 0.5 s each; PostgreSQL was not installed
+    res.ceilings = {"sqlite": (10, 5.0), "PostgreSQL": "no PostgreSQL server"}
     text = "\n".join(format_bench(res))
     assert (
         "cluster cost: --cluster local:2 11.0 s vs local pool 10.0 s = +10.0% "
         "(target <= 5% on 2 cores: MISSED)" in text
     )
-    assert "0.50 s of bookkeeping per notebook" in text and "= 2.00 notebooks/s" in text
+    assert "coordinator ceiling on sqlite: 500 ms of bookkeeping per notebook" in text
+    assert "= 2.0 notebooks/s per coordinator process (target >= 10: MISSED)" in text
+    assert "coordinator ceiling on PostgreSQL: not measured (no PostgreSQL server)" in text
     # 8000 notebooks: 8 workers need 1000 s, one coordinator process 4000 s; 8 of them 500 s
     assert "on   8 workers, coordinator 1 core(s):   66.7 min, bound by the coordinator" in text
     assert "on   8 workers, coordinator 8 core(s):   16.7 min, bound by the workers" in text

@@ -113,3 +113,13 @@ def test_configuration_is_read_the_way_nbgrader_reads_it(tmp_path, monkeypatch):
     assert config.Sandbox.cell_timeout == 7
     assert config.CourseDirectory.course_id == "stats101"
     assert os.environ["JUPYTER_CONFIG_DIR"] == str(user)
+
+
+def test_the_coordinator_ceiling_replays_what_was_graded_and_records_the_same_scores(graded, tmp_path):
+    from autograder.ceiling import measure_ceiling
+
+    root, _, _ = graded
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"  # an empty gradebook: every score is recorded anew
+    ceiling = measure_ceiling(Course(root), tmp_path / "replay", db_url=fresh)
+    assert ceiling.notebooks == 3 * 2 and ceiling.seconds > 0  # 3 students x 2 notebooks, no kernel
+    assert gradebook_cell_scores(fresh, "stats101") == gradebook_cell_scores(Course(root).db_url, "stats101")

@@ -1,18 +1,12 @@
 """The gradebook on PostgreSQL: a URL in NBGRADER_DB_URL works unchanged for build, grade, report, feedback.
 
-A throw-away PostgreSQL server (Debian package `postgresql`, installed by .ci/system-deps) is
-started for the module on a Unix socket only (no TCP port), with its data in a temporary
-directory; the course's nbgrader_config.py reads NBGRADER_DB_URL, and nothing else is configured.
+A throw-away PostgreSQL server (`autograder.pgserver`: Debian package `postgresql`, installed by
+.ci/system-deps) is started for the module on a Unix socket only (no TCP port), with its data in a
+temporary directory; the course's nbgrader_config.py reads NBGRADER_DB_URL, and nothing else is
+configured.
 """
 
 from __future__ import annotations
-
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 from exercises import exercise_of
@@ -20,8 +14,9 @@ from nbgrader.api import Gradebook
 
 from autograder.batch import grade_batch
 from autograder.build import build
-from autograder.coursedir import exercise_points, read_notebook
+from autograder.coursedir import CourseError, exercise_points, read_notebook
 from autograder.feedback import generate_feedback
+from autograder.pgserver import postgres_bindir, throwaway_postgres
 from autograder.report import collect
 from autograder.synth import fill_in, load_mutants, solution_answers, write_submission
 from course.syllabus import ASSIGNMENTS
@@ -31,40 +26,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.two_cores]
 FIRST = ASSIGNMENTS[0]
 
 
-def _bindir() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).parent
-    pytest.fail("no PostgreSQL server binaries: install the Debian package `postgresql` (.ci/system-deps)")
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
-    bindir = _bindir()
-    base = Path(tempfile.mkdtemp(prefix="autograder-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: use the package's system user
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-
-    def pg(*args: str) -> None:
-        subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120, cwd=base)
-
-    pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "grader", "-E", "UTF8", "--no-sync")
-    options = f"-k {sock} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-    pg(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "server.log"), "-w", "start")
     try:
-        pg(str(bindir / "createdb"), "-h", str(sock), "-U", "grader", "gradebook")
-        yield f"postgresql+psycopg2://grader@/gradebook?host={sock}"
-    finally:
-        pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+        postgres_bindir()
+    except CourseError as e:  # missing PostgreSQL fails the test, never skips it
+        pytest.fail(str(e))
+    with throwaway_postgres() as url:
+        yield url
 
 
 def test_build_grade_report_feedback_on_postgresql(repo, tmp_path, postgres_url, monkeypatch):
