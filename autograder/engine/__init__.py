@@ -3,8 +3,8 @@
 ::
 
     grading   one submission: nbgrader's Autograde converter (hidden tests restored, scores saved
-      |       to the gradebook; nbgrader_speedups: what nbgrader redid per notebook, done once), its
-      |       Execute step replaced by ...
+      |       to the gradebook; nbgrader_speedups: what nbgrader redid per notebook, done once;
+      |       nbgrader_batched: its per-cell queries, one per notebook), its Execute step replaced by ...
     execute   one notebook through one kernel, cell by cell: time limits, a dead kernel, hooks
       |   \\
       |    guard (host half) ..user_expressions..> guard_kernel (in the kernel: restore, watch)

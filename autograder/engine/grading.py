@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbconvert.exporters import Exporter
 from nbgrader.api import (
     BaseCell,
     Grade,
@@ -47,13 +48,16 @@ from nbgrader.converters.base import NbGraderException
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import CheckCellMetadata, Execute
 from sqlalchemy import func
+from traitlets import Type
 from traitlets.config import Config
 
 from autograder.coursedir import Course
 from autograder.engine.execute import ExecutionHooks, NotebookRunner
 from autograder.engine.guard import GuardHooks
 from autograder.engine.kernels import ForkServer, ForkServerError, Kernels
+from autograder.engine.nbgrader_batched import OwnedNotebookExporter, batched
 from autograder.engine.nbgrader_speedups import install as nbgrader_speedups
+from autograder.engine.nbgrader_speedups import one_submission
 from autograder.engine.redact import RedactHiddenTests
 from autograder.engine.sandbox import Box, SandboxPolicy, require_bwrap, warn_unsandboxed
 from autograder.intake import SubmissionFiles, SubmissionRefused, fingerprint, take_in
@@ -118,8 +122,12 @@ class FastAutograde(Autograde):
 
     Any `Execute` (sub)class in ``c.Autograde.autograde_preprocessors`` is replaced by it and
     followed by `redact` (a `RedactHiddenTests`: hidden-test text out of every output before the
-    notebook is written); every other preprocessor is nbgrader's, configured as usual.
+    notebook is written). nbgrader's `OverwriteCells` and `SaveAutoGrades` become their batched
+    versions (`autograder.engine.nbgrader_batched`: same decisions, a query per notebook instead
+    of per cell); every other preprocessor is nbgrader's, configured as usual.
     """
+
+    exporter_class = Type(OwnedNotebookExporter, klass=Exporter).tag(config=True)
 
     def __init__(self, *, execute: ForkExecute, redact: RedactHiddenTests, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -137,7 +145,7 @@ class FastAutograde(Autograde):
             # The sanitize pass checked the cells' nbgrader metadata, and running cells cannot
             # change it: a second CheckCellMetadata (jsonschema on every cell) would only cost time.
             preprocessors = [pp for pp in preprocessors if pp is not CheckCellMetadata]
-        for pp in preprocessors:
+        for pp in map(batched, preprocessors):  # nbgrader's bookkeeping, one query per notebook
             if isinstance(pp, type) and issubclass(pp, Execute):
                 self.execute_preprocessor.parent = self.exporter
                 self.exporter.register_preprocessor(self.execute_preprocessor)
@@ -329,7 +337,8 @@ class Grader:
                     assignment, student, FAILED, fingerprint=fingerprint(folder), ignored=intake.ignored
                 )
                 cd.submitted_directory = str(stage)
-                self._grade_staged(cd, assignment, student, folder, result)
+                with one_submission():  # its ~12 Gradebooks check the tables and course once
+                    self._grade_staged(cd, assignment, student, folder, result)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         result.seconds = time.monotonic() - t0

@@ -19,6 +19,10 @@ it (idempotent).
   database's tables, then asks ``create_all`` to create the missing ones, which checks each of
   nbgrader's 13 tables again. When the listing just made for that engine already shows all of
   them, ``create_all`` has nothing to do and is skipped; otherwise it runs as before.
+* **Tables and course checked once per submission** (`one_submission`). Inside it, the
+  `Gradebook`s nbgrader opens while grading one submission (11 per notebook) reuse the first
+  one's table listing and course check instead of repeating them (2 statements each, round trips
+  on PostgreSQL). Outside it (and in a new submission) every `Gradebook` checks as before.
 * **nbgrader's cell-metadata schema checked once** (`check_cell_schema_once`). Its
   `CheckCellMetadata` validates every nbgrader cell with ``jsonschema.validate``, which first
   checks the schema itself against the JSON Schema meta-schema: ~10 ms a notebook spent proving
@@ -33,6 +37,7 @@ import json
 import os
 import threading
 import types
+from contextlib import contextmanager
 
 import jsonschema
 import sqlalchemy
@@ -40,7 +45,7 @@ from nbgrader import api
 from nbgrader.nbgraderformat import common
 from sqlalchemy.engine import Engine
 
-__all__ = ["check_cell_schema_once", "create_tables_once", "install", "share_engines"]
+__all__ = ["check_cell_schema_once", "create_tables_once", "install", "one_submission", "share_engines"]
 
 _create_engine = api.create_engine
 _engines: dict = {}
@@ -80,14 +85,37 @@ _listed = threading.local()  # (engine, whether its last table listing showed al
 _create_all = api.Base.metadata.create_all
 
 
+_submission = threading.local()  # .checked: what this submission's Gradebooks already checked
+
+
+@contextmanager
+def one_submission():
+    """The `Gradebook`s opened inside check the tables and the course once (per engine)."""
+    _submission.checked = {}
+    try:
+        yield
+    finally:
+        _submission.checked = None
+
+
+def _checked() -> dict | None:
+    return getattr(_submission, "checked", None)
+
+
 def _inspect(subject):
     inspector = sqlalchemy.inspect(subject)
     if isinstance(subject, Engine):
         list_tables = inspector.get_table_names
 
         def get_table_names(*args, **kwargs):
-            names = list_tables(*args, **kwargs)
-            _listed.last = (subject, set(api.Base.metadata.tables) <= set(names))
+            checked = _checked() if not args and not kwargs else None
+            names = checked.get((subject, "tables")) if checked is not None else None
+            if names is None:
+                names = list_tables(*args, **kwargs)
+            complete = set(api.Base.metadata.tables) <= set(names)
+            _listed.last = (subject, complete)
+            if checked is not None and complete:
+                checked[(subject, "tables")] = names
             return names
 
         inspector.get_table_names = get_table_names
@@ -101,10 +129,26 @@ def _create_missing_tables(bind=None, tables=None, checkfirst=True):
     _create_all(bind=bind, tables=tables, checkfirst=checkfirst)
 
 
+_check_course = api.Gradebook.check_course
+
+
+def _check_course_once(self, course_id: str = "default_course", **kwargs):
+    checked = _checked()
+    key = (self.engine, "course", course_id)
+    if checked is not None and not kwargs and key in checked:
+        return checked[key]  # (only Gradebook.__init__ calls this, and ignores what it returns)
+    course = _check_course(self, course_id, **kwargs)
+    if checked is not None and not kwargs:
+        checked[key] = course
+    return course
+
+
 def create_tables_once() -> None:
-    """A `Gradebook` skips ``create_all`` when its own table listing found every table (idempotent)."""
+    """A `Gradebook` skips ``create_all`` when its own table listing found every table; inside
+    `one_submission` it reuses the listing and course check made there (idempotent)."""
     api.inspect = _inspect
     api.Base.metadata.create_all = _create_missing_tables
+    api.Gradebook.check_course = _check_course_once
 
 
 _validators: dict[str, jsonschema.protocols.Validator] = {}
