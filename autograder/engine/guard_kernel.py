@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from operator import attrgetter, is_not, ne
+from operator import attrgetter, eq, is_not, ne
 
 # Notebook globals that must not shadow these builtins when a test runs.
 CRITICAL_BUILTINS = (
@@ -92,17 +92,14 @@ _VALUE = attrgetter("value")  # a ctypes view's current value
 
 
 def _record(modules: dict, extra_objects=(), base=None):
-    """(module records, class records) of `modules`; records in `base` are reused when the module
-    object is the same (a fork server's record, made before it forked this kernel)."""
-    mod_by_name = {e[0]: e for e in base[0]} if base else {}
-    cls_by_id = {id(e[0]): e for e in base[1]} if base else {}
+    """(module records, class records) of `modules`; records of `base` (a `_Prepared`: the fork
+    server's record, made before it forked this kernel) are reused while unchanged since."""
     mod_snap, classes = [], {}
     for name, m in modules.items():
-        prev = mod_by_name.get(name)
-        # Reuse the server's record while nothing changed since (the kernel's own start changes
-        # a few things, e.g. sys.displayhook, builtins.exit: those modules are recorded afresh).
-        if prev is not None and prev[1] is m and not any(map(is_not, map(prev[2].get, prev[3]), prev[4])):
-            mod_snap.append(prev)
+        # The kernel's own start changes a few things (sys.displayhook, builtins.exit ...): those
+        # modules are recorded afresh.
+        if base is not None and base.unchanged_module(name, m):
+            mod_snap.append(base.mod_by_name[name])
             continue
         d = vars(m)
         items = [
@@ -113,27 +110,74 @@ def _record(modules: dict, extra_objects=(), base=None):
         mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
         for v in list(d.values()):
             if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
-                classes[id(v)] = v
+                classes[_identity(v)] = v
     for obj in extra_objects:
         if obj is not None:
             for c in type(obj).__mro__:
                 if c is not object and not (c.__flags__ & (1 << 8)):
-                    classes[id(c)] = c
+                    classes[_identity(c)] = c
     cls_snap = []
-    for e in base[1] if base else ():
-        c, d, n, _, keys, vals = e
-        if len(d) == n and not any(map(is_not, map(d.get, keys), vals)):
-            cls_snap.append(e)
-        else:
-            classes[id(c)] = c  # changed since the server's record: recorded afresh below
-            cls_by_id.pop(id(c), None)
-    for key, c in classes.items():
-        if key in cls_by_id:
-            continue
+    if base is not None:
+        for e, unchanged in zip(base.cls_snap, base.unchanged_classes(), strict=True):
+            if unchanged:
+                cls_snap.append(e)
+                classes.pop(_identity(e[0]), None)
+            else:
+                classes[_identity(e[0])] = e[0]  # changed since the server's record: afresh below
+    for c in classes.values():
         d = c.__dict__
         items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
         cls_snap.append((c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items)))
     return mod_snap, cls_snap
+
+
+class _Prepared:
+    """The fork server's record (`prepare`) and what makes reusing it in a kernel cheap: each
+    namespace's dict version when it was recorded. A namespace whose version is the same in the
+    kernel is unchanged (read in one C loop, instead of comparing its ~80,000 entries), and the
+    kernel reuses the ctypes views that read those versions (see `_Pristine._track_versions`)."""
+
+    def __init__(self, mod_snap, cls_snap) -> None:
+        self.mod_snap, self.cls_snap = mod_snap, cls_snap
+        self.mod_by_name = {e[0]: e for e in mod_snap}
+        self.versions = _dict_versions_work()
+        if self.versions:
+            self.mod_views = {e[0]: _dict_version_view(e[2]) for e in mod_snap}
+            self.mod_at = {name: view.value for name, view in self.mod_views.items()}
+            self.cls_views = [_class_version_view(e[0]) for e in cls_snap]
+            self.cls_at = list(map(_VALUE, self.cls_views))
+            self.cls_view_of = {
+                _identity(e[0]): (e, v) for e, v in zip(cls_snap, self.cls_views, strict=True)
+            }
+
+    def unchanged_module(self, name: str, m) -> bool:
+        prev = self.mod_by_name.get(name)
+        if prev is None or prev[1] is not m:
+            return False
+        if self.versions:
+            return self.mod_views[name].value == self.mod_at[name]
+        return not any(map(is_not, map(prev[2].get, prev[3]), prev[4]))
+
+    def unchanged_classes(self) -> list[bool]:
+        if self.versions:
+            return list(map(eq, map(_VALUE, self.cls_views), self.cls_at))
+        return [
+            len(d) == n and not any(map(is_not, map(d.get, keys), vals))
+            for _, d, n, _, keys, vals in self.cls_snap
+        ]
+
+    def module_view(self, entry):
+        """The version view made here for this module record, if the kernel reuses the record."""
+        if self.versions and self.mod_by_name.get(entry[0]) is entry:
+            return self.mod_views[entry[0]]
+        return None
+
+    def class_view(self, entry):
+        if self.versions:
+            known = self.cls_view_of.get(_identity(entry[0]))
+            if known is not None and known[0] is entry:
+                return known[1]
+        return None
 
 
 _PREPARED = None
@@ -155,9 +199,8 @@ def prepare() -> None:
             importlib.import_module(name)
         except ImportError:
             pass
-    _PREPARED = _record(
-        {n: m for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType) and _watched_module(n)}
-    )
+    modules = {n: m for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType)}
+    _PREPARED = _Prepared(*_record({n: m for n, m in modules.items() if _watched_module(n)}))
 
 
 class _Pristine:
@@ -267,8 +310,17 @@ class _Pristine:
         if not _dict_versions_work():
             self.mod_versions = self.cls_versions = None
             return
-        self.mod_versions = tuple(_dict_version_view(d) for _, _, d, _, _ in self.mod_snap)
-        self.cls_versions = tuple(_class_version_view(e[0]) for e in self.cls_snap)
+        prepared = _PREPARED if _PREPARED is not None and _PREPARED.versions else None
+
+        def reuse(view, make, arg):
+            return make(arg) if view is None else view
+
+        self.mod_versions = tuple(
+            reuse(prepared and prepared.module_view(e), _dict_version_view, e[2]) for e in self.mod_snap
+        )
+        self.cls_versions = tuple(
+            reuse(prepared and prepared.class_view(e), _class_version_view, e[0]) for e in self.cls_snap
+        )
         self.mod_clean = list(map(_VALUE, self.mod_versions))
         self.cls_clean = list(map(_VALUE, self.cls_versions))
 
@@ -727,8 +779,9 @@ def _start_watch(state) -> None:
     classes = _all_classes()
     _watched["classes_before"] = classes
     trusted, clean = _watched["trusted_keys"], _watched["clean"]
-    for k, c in classes.items():
-        if k in trusted or _TYPE_FLAGS(c) & _IMMUTABLE:
+    for k in classes.keys() - trusted:  # (one set difference in C: most classes are trusted)
+        c = classes[k]
+        if _TYPE_FLAGS(c) & _IMMUTABLE:
             continue
         known = clean.get(k)
         if known is not None and known[1].value == known[2]:  # nothing to wrap, and unchanged since
@@ -926,11 +979,13 @@ def install(nonce: str, preload=()) -> str:
 
     t0 = time.perf_counter()
     shell = get_ipython()
-    if _STATE is None:
-        sys.addaudithook(_audit)
+    first = _STATE is None
+    if first:
         # Records each (non-silent) cell's exception before any later callback could edit it.
         shell.events.register("post_run_cell", _record_result)
     _STATE = _Pristine(shell)
+    if first:  # (after recording: with an audit hook, each of its ~20,000 id() calls runs the hook)
+        sys.addaudithook(_audit)
     _watched["user_globals"] = shell.user_global_ns
     _watched["trusted"] = set(_STATE.module_globals)
     _watched["trusted_classes"] = {id(e[0]) for e in _STATE.cls_snap}
