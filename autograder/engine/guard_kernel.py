@@ -597,7 +597,7 @@ _blocked_audit_hooks: list[str] = []
 _watched: dict = {
     "dunders": set(), "user_globals": None, "trusted": set(), "in_test": False, "type_writes": set(),
     "liars": set(), "trusted_classes": set(), "trusted_keys": set(), "versions_ok": False,
-    "wrapped": [], "built": set(), "dunder_errors": [], "main_thread": None, "clean": {},
+    "wrapped": [], "built": set(), "dunder_errors": [], "main_thread": None, "clean": None, "static": set(),
 }  # fmt: skip
 
 
@@ -771,6 +771,37 @@ def _build_class(func, name, *bases, **kwargs):
     return cls
 
 
+class _CleanClasses:
+    """Classes found with nothing to wrap, and their namespaces' versions then: `_start_watch`
+    looks again only at those written since, which two C loops find among thousands."""
+
+    def __init__(self) -> None:
+        self.keys: set = set()
+        self._order: list = []  # the keys, in the order of the lists below
+        self._classes: list = []  # (kept alive: a key stays its class's own)
+        self._views: list = []
+        self._at: list = []
+        self._index: dict = {}
+
+    def add(self, key, cls) -> None:
+        i = self._index.get(key)
+        if i is not None:  # written since, and clean again
+            self._at[i] = self._views[i].value
+            return
+        view = _class_version_view(cls)
+        self._index[key] = len(self._order)
+        self.keys.add(key)
+        self._order.append(key)
+        self._classes.append(cls)
+        self._views.append(view)
+        self._at.append(view.value)
+
+    def changed(self) -> set:
+        from itertools import compress
+
+        return set(compress(self._order, map(ne, map(_VALUE, self._views), self._at)))
+
+
 def _start_watch(state) -> None:
     """Before a test cell: wrap the lying dunders of every notebook-made class that exists now."""
     import builtins
@@ -778,17 +809,17 @@ def _start_watch(state) -> None:
     _watched["wrapped"], _watched["dunder_errors"], _watched["built"] = [], [], set()
     classes = _all_classes()
     _watched["classes_before"] = classes
-    trusted, clean = _watched["trusted_keys"], _watched["clean"]
-    for k in classes.keys() - trusted:  # (one set difference in C: most classes are trusted)
+    clean, static = _watched["clean"], _watched["static"]
+    # Set operations in C: most classes are trusted (recorded at kernel start), static, or were
+    # found clean before and not written since.
+    fresh = classes.keys() - _watched["trusted_keys"] - clean.keys - static
+    todo = fresh | (clean.changed() & classes.keys())
+    for k in todo:
         c = classes[k]
         if _TYPE_FLAGS(c) & _IMMUTABLE:
-            continue
-        known = clean.get(k)
-        if known is not None and known[1].value == known[2]:  # nothing to wrap, and unchanged since
-            continue
-        if not _wrap_class(c, None) and _watched["versions_ok"]:
-            view = _class_version_view(c)
-            clean[k] = (c, view, view.value)  # (the class is kept alive: its key stays its own)
+            static.add(k)
+        elif not _wrap_class(c, None) and _watched["versions_ok"]:
+            clean.add(k, c)
     _watched["build_class"] = builtins.__build_class__
     builtins.__build_class__ = _build_class
 
@@ -991,6 +1022,7 @@ def install(nonce: str, preload=()) -> str:
     _watched["trusted_classes"] = {id(e[0]) for e in _STATE.cls_snap}
     _watched["trusted_keys"] = {_identity(e[0]) for e in _STATE.cls_snap}
     _watched["versions_ok"] = _dict_versions_work()
+    _watched["clean"], _watched["static"] = _CleanClasses(), set()
     _watched["main_thread"] = _get_ident()
     return json.dumps(
         {
