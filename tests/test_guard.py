@@ -277,3 +277,46 @@ def test_verdict_needs_both_guard_answers_with_the_nonce():
     assert v.tampered and any("replied 'ok'" in r for r in v.reasons)
     v = guard.verdict(ok, ok, {"content": {"status": "error"}}, [])
     assert v.tampered and any("hidden from the outputs" in r for r in v.reasons)
+
+
+def test_the_class_tree_keeps_up_with_every_way_of_making_a_class():
+    """The guard finds the notebook's classes through `_ClassTree` (re-listing only the classes
+    whose subclass list changed): after each way of making classes it knows every class a full
+    walk finds, and reports exactly the new ones."""
+    import collections
+    import dataclasses
+    import enum
+    import gc
+    import sys
+
+    from autograder.engine import guard_kernel as gk
+
+    assert gk._subclass_slots_work() == (sys.version_info[:2] == (3, 11))
+    if sys.version_info[:2] != (3, 11):
+        return  # the guard walks every class instead (what the assertions below compare with)
+    tree = gk._ClassTree()
+    kept = []
+
+    def made(make):
+        before = gk._all_classes().keys()
+        kept.append(make())
+        added = tree.refresh()
+        everything = gk._all_classes().keys()
+        assert everything <= tree.classes.keys()
+        assert added == everything - before
+
+    class A:
+        pass
+
+    tree.refresh()
+    made(lambda: type("B", (A,), {"__eq__": lambda self, other: True}))
+    made(lambda: type("I", (int,), {}))  # a builtin base
+    made(lambda: type("M", (A, dict), {}))  # two bases
+    made(lambda: collections.namedtuple("P", "x y"))
+    made(lambda: dataclasses.make_dataclass("D", ["x"]))
+    made(lambda: enum.Enum("E", "a b"))
+    made(lambda: type("Leaf", (kept[1],), {}))  # the first subclass of a class: its slot fills
+    made(lambda: [type(f"T{i}", (A,), {}) for i in range(50)])
+    kept.clear()
+    gc.collect()  # subclass lists shrink (a slot may empty again)
+    made(lambda: type("After", (A,), {}))
