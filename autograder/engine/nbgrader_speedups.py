@@ -3,8 +3,8 @@
 nbgrader opens a new `Gradebook` for each step of each notebook it grades (11 per notebook), and
 each one made a new database engine, a new connection, and checked every table's existence
 (14 statements) before its first query: about 3 of every 4 statements a notebook cost (165 of
-228), each a round trip on PostgreSQL. `install()` applies the remedies below; a `Grader` calls
-it (idempotent).
+228), each a round trip on PostgreSQL. `install()` applies the remedies below (idempotent); a
+`Grader` calls it, and opens `one_submission` around each submission it grades.
 
 * **One SQLAlchemy engine per database URL** (`share_engines`). A new engine starts with an
   empty cache of compiled statements, so every query was compiled again: ~8 ms per `Gradebook`,
