@@ -828,12 +828,14 @@ class _ClassTree:
         return added
 
 
-def _live_classes() -> tuple[dict, set | None]:
-    """(every live class by key, the keys of those made since the last call, None if unknown)."""
+def _live_classes() -> tuple[dict, set]:
+    """(every live class by key, the keys of those made since the last call)."""
     tree = _watched.get("tree")
-    if tree is None:
-        return _all_classes(), None
-    return tree.classes, tree.refresh()
+    if tree is not None:
+        return tree.classes, tree.refresh()
+    classes = _all_classes()
+    last, _watched["last_classes"] = _watched.get("last_classes") or {}, classes
+    return classes, classes.keys() - last.keys()
 
 
 def _cell_file(shell, number):
@@ -941,7 +943,6 @@ def _start_watch(state) -> None:
 
     _watched["wrapped"], _watched["dunder_errors"], _watched["built"] = [], [], set()
     classes, _ = _live_classes()
-    _watched["classes_before"] = classes if _watched.get("tree") is None else None
     clean, static = _watched["clean"], _watched["static"]
     # Set operations in C: most classes are trusted (recorded at kernel start), static, or were
     # found clean before and not written since.
@@ -973,9 +974,7 @@ def _end_watch(state) -> list[str]:
     # A class made during the test without a class statement (``type(name, bases, ns)``): its
     # lying dunders could not be watched.
     test_file = _cell_file(state.shell, getattr(state.shell, "execution_count", 1) - 1)
-    classes, made = _live_classes()
-    if made is None:
-        made = classes.keys() - (_watched.get("classes_before") or {}).keys()
+    classes, made = _live_classes()  # (made since `_start_watch` looked)
     for k in made - _watched["built"] - _watched["trusted_keys"]:
         c = classes[k]
         if not _TYPE_FLAGS(c) & _IMMUTABLE:
@@ -1159,8 +1158,7 @@ def install(nonce: str, preload=()) -> str:
     _watched["trusted_keys"] = {_identity(e[0]) for e in _STATE.cls_snap}
     _watched["versions_ok"] = _dict_versions_work()
     _watched["clean"], _watched["static"] = _CleanClasses(), set()
-    tree = getattr(_PREPARED, "tree", None)
-    _watched["tree"] = tree if tree is not None or not _subclass_slots_work() else _ClassTree()
+    _watched["tree"] = getattr(_PREPARED, "tree", None) or (_ClassTree() if _subclass_slots_work() else None)
     _watched["main_thread"] = _get_ident()
     return json.dumps(
         {

@@ -50,19 +50,24 @@ __all__ = ["BatchedOverwriteCells", "BatchedSaveAutoGrades", "OwnedNotebookExpor
 class _Lookups:
     """A `Gradebook` (every attribute is the real one's) with some ``find_*`` answered from a dict."""
 
-    def __init__(self, gradebook) -> None:
+    def __init__(self, gradebook, key: tuple[str, ...]) -> None:
         self._gradebook = gradebook
+        self._key = key  # the arguments after the name that identify this wrapper's notebook
         self._found: dict[str, dict[str, Any]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gradebook, name)
 
-    def _lookup(self, kind: str, name: str, fetch, fallback, *args):
+    def _lookup(self, kind: str, fetch, real, name: str, *where):
+        """`real(name, *where)` (nbgrader's own find_*), answered from `fetch()` (made once) when
+        `where` is this wrapper's notebook and the name is found there."""
+        if where != self._key:
+            return real(name, *where)
         found = self._found.get(kind)
         if found is None:
             found = self._found[kind] = fetch()
         hit = found.get(name)
-        return hit if hit is not None else fallback(name, *args)
+        return hit if hit is not None else real(name, *where)
 
 
 def _by_name(rows, preferred: str) -> dict[str, Any]:
@@ -79,8 +84,7 @@ class NotebookCells(_Lookups):
     """``find_source_cell`` and ``find_graded_cell`` of one source notebook, from two queries."""
 
     def __init__(self, gradebook, notebook: str, assignment: str) -> None:
-        super().__init__(gradebook)
-        self._key = (notebook, assignment)
+        super().__init__(gradebook, (notebook, assignment))
 
     def _cells(self, model, *columns):
         return (
@@ -91,22 +95,15 @@ class NotebookCells(_Lookups):
         )
 
     def find_source_cell(self, name: str, notebook: str, assignment: str):
-        real = self._gradebook.find_source_cell
-        if (notebook, assignment) != self._key:
-            return real(name, notebook, assignment)
         fetch = lambda: {name: cell for cell, name in self._cells(SourceCell)}  # noqa: E731
-        return self._lookup("source", name, fetch, real, notebook, assignment)
+        return self._lookup("source", fetch, self._gradebook.find_source_cell, name, notebook, assignment)
 
     def find_graded_cell(self, name: str, notebook: str, assignment: str):
-        real = self._gradebook.find_graded_cell
-        if (notebook, assignment) != self._key:
-            return real(name, notebook, assignment)
-
         def fetch():
             graded = [*self._cells(TaskCell, TaskCell.type), *self._cells(GradeCell, GradeCell.type)]
             return _by_name(graded, "GradeCell")
 
-        return self._lookup("graded", name, fetch, real, notebook, assignment)
+        return self._lookup("graded", fetch, self._gradebook.find_graded_cell, name, notebook, assignment)
 
 
 class _CommitLater:
@@ -128,8 +125,7 @@ class SubmissionGrades(_Lookups):
     ``db.commit()`` waits for the one at the end."""
 
     def __init__(self, gradebook, notebook: str, assignment: str, student: str) -> None:
-        super().__init__(gradebook)
-        self._key = (notebook, assignment, student)
+        super().__init__(gradebook, (notebook, assignment, student))
         self.db = _CommitLater(gradebook.db)
 
     def _rows(self, model):
@@ -149,23 +145,17 @@ class SubmissionGrades(_Lookups):
             .all()
         )
 
+    # (nbgrader makes a submission's grades for its grade and task cells, its comments for its
+    # solution and task cells: the rows below hold nothing else.)
     def find_grade(self, grade_cell: str, notebook: str, assignment: str, student: str):
+        fetch = lambda: _by_name(self._rows(Grade), "GradeCell")  # noqa: E731
         real = self._gradebook.find_grade
-        if (notebook, assignment, student) != self._key:
-            return real(grade_cell, notebook, assignment, student)
-        fetch = lambda: _by_name(  # noqa: E731
-            [r for r in self._rows(Grade) if r[2] in ("GradeCell", "TaskCell")], "GradeCell"
-        )
-        return self._lookup("grade", grade_cell, fetch, real, notebook, assignment, student)
+        return self._lookup("grade", fetch, real, grade_cell, notebook, assignment, student)
 
     def find_comment(self, solution_cell: str, notebook: str, assignment: str, student: str):
+        fetch = lambda: _by_name(self._rows(Comment), "SolutionCell")  # noqa: E731
         real = self._gradebook.find_comment
-        if (notebook, assignment, student) != self._key:
-            return real(solution_cell, notebook, assignment, student)
-        fetch = lambda: _by_name(  # noqa: E731
-            [r for r in self._rows(Comment) if r[2] in ("SolutionCell", "TaskCell")], "SolutionCell"
-        )
-        return self._lookup("comment", solution_cell, fetch, real, notebook, assignment, student)
+        return self._lookup("comment", fetch, real, solution_cell, notebook, assignment, student)
 
 
 class _NotebookCellsLoop(NbGraderPreprocessor):
