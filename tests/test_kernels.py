@@ -195,3 +195,29 @@ def test_work_directories_of_killed_graders_are_removed(tmp_path):
     _write_owner(live)
     assert remove_stale_workdirs(tmp_path) == 1
     assert not stale.exists() and live.exists() and unknown.exists()
+
+
+def test_removing_a_work_directory_never_changes_its_parent(tmp_path, monkeypatch):
+    """A scratch tree the student made read-only is still removed, and when the directory itself
+    cannot be removed at first, its parent (in real use /tmp, shared with every user) keeps its
+    mode: it was once chmod-ed to 0700, which locked PostgreSQL and the hub's users out of /tmp."""
+    from autograder.engine.kernels import _rmtree
+
+    parent = tmp_path / "shared"
+    tree = parent / "autograder-x"
+    (tree / "locked").mkdir(parents=True)
+    (tree / "locked" / "answer.txt").write_text("42")
+    os.chmod(tree / "locked", 0o500)
+    os.chmod(parent, 0o1777)
+    real_rmdir, failed = os.rmdir, []
+
+    def rmdir_fails_once_on_the_root(path, *args, **kwargs):
+        if os.fspath(path) == str(tree) and not failed:
+            failed.append(path)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_rmdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", rmdir_fails_once_on_the_root)
+    _rmtree(tree)
+    assert failed and not tree.exists()
+    assert oct(os.stat(parent).st_mode & 0o7777) == oct(0o1777)

@@ -147,11 +147,17 @@ class ForkedProcess:
 
 
 def _rmtree(path: Path) -> None:
-    """Remove a kernel's scratch directory even if the student chmod-ed things read-only."""
+    """Remove a kernel's scratch directory even if the student chmod-ed things read-only.
+
+    Only what is inside `path` is made writable: when `path` itself cannot be removed, its parent
+    (``/tmp``, shared with everyone) keeps its mode."""
+    root = os.path.abspath(path)
 
     def onerror(func, p, _exc):
         try:
-            os.chmod(os.path.dirname(p), stat.S_IRWXU)
+            parent = os.path.dirname(os.path.abspath(p))
+            if parent == root or parent.startswith(root + os.sep):
+                os.chmod(parent, stat.S_IRWXU)
             os.chmod(p, stat.S_IRWXU)
             func(p)
         except OSError:
