@@ -116,13 +116,29 @@ def replace_cell_source(page, index: int, text: str) -> list[str]:
     """Click into a cell's editor, select everything and put `text` in its place.
 
     The text is inserted as one input (like a paste), so CodeMirror's auto-indent does not
-    re-indent it. Returns the editor's lines as displayed afterwards."""
+    re-indent it. Returns the editor's lines as displayed afterwards.
+
+    Lab may still swap a cell's DOM node for a new one just after a notebook opens (seen with a
+    notebook made from the Launcher on a busy hub): Playwright then reports the element "not
+    attached", or the text lands in the node that went away. Both are retried on the fresh node."""
+    from playwright.sync_api import Error as PlaywrightError
+
     cell = page.locator(cell_selector(index))
-    cell.scroll_into_view_if_needed()
-    cell.locator(".cm-content").click()
-    page.keyboard.press("Control+A")
-    page.keyboard.insert_text(text)
-    return cell.locator(".cm-line").all_text_contents()
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        try:
+            cell.scroll_into_view_if_needed()
+            cell.locator(".cm-content").click()
+            page.keyboard.press("Control+A")
+            page.keyboard.insert_text(text)
+            lines = cell.locator(".cm-line").all_text_contents()
+        except PlaywrightError as error:
+            if "not attached" not in error.message or attempt == attempts:
+                raise
+            continue
+        if lines == text.split("\n") or attempt == attempts:  # CodeMirror shows a last empty line
+            return lines
+    raise AssertionError("unreachable")
 
 
 def run_cells_from(page, first: int, last: int) -> None:

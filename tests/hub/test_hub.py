@@ -362,7 +362,7 @@ def probe_from_server(page, hub, me: str, other: str, a) -> dict[str, str]:
     page.locator(".jp-LauncherCard[data-category='Notebook']:visible").first.click()  # the new tab's
     page.wait_for_selector(f"{cell_selector(0)} .cm-content", timeout=TIMEOUT)
     page.wait_for_selector(IDLE, timeout=TIMEOUT)
-    replace_cell_source(page, 0, PROBE % paths)
+    assert replace_cell_source(page, 0, PROBE % paths) == (PROBE % paths).split("\n")
     # A brand-new notebook's kernel may still be connecting, although its indicator says idle: Lab
     # then drops the run silently (the prompt stays [ ]). Run again until the cell starts (the
     # probe only reads, so running it twice is harmless).
