@@ -200,6 +200,13 @@ def test_lies_are_seen_however_the_class_is_made_or_unwrapped(kernels):
             _, _, v = guarded_cell(k.kc, f'assert {answer}() == 2.0, "must return 2.0"')
             assert v.tampered and any(reason in r for r in v.reasons), (answer, v.reasons)
 
+        # A library class the fork server looked at (clean) before this kernel existed: the lie
+        # the notebook puts on it is seen all the same.
+        _, outputs = run_cell(k.kc, LIBRARY_CLASS_LIE)
+        assert [o.get("text") for o in outputs] == ["looked at in the server: True\n"], outputs
+        _, _, v = guarded_cell(k.kc, 'assert from_library() == 2.0, "must return 2.0"')
+        assert v.tampered and any("the test called __eq__" in r for r in v.reasons), v.reasons
+
         test_own_class = "class Expected:\n    def __eq__(self, other):\n        return other == 2.0\n"
         reply, outputs, v = guarded_cell(k.kc, test_own_class + "assert Expected() == 2.0")
         assert reply["content"]["status"] == "ok" and not v.tampered, v.reasons
@@ -235,6 +242,21 @@ MADE_WHILE_TESTED = textwrap.dedent(
         def eq(self, other):
             return True
         return type("Sneaky", (), {"__eq__": eq})()
+    """
+)
+
+
+LIBRARY_CLASS_LIE = textwrap.dedent(
+    """
+    import email.message
+    from autograder.engine import guard_kernel
+    seen = guard_kernel._identity(email.message.Message) in guard_kernel._PREPARED.looked[0].keys
+    print("looked at in the server:", seen)
+
+    email.message.Message.__eq__ = lambda self, other: True
+
+    def from_library():
+        return email.message.Message()
     """
 )
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from autograder.coursedir import REPO_ROOT, Course, CourseError
+from autograder.engine.rlimits import expected_rlimits
 from autograder.engine.sandbox import (
     COURSE_SECRETS,
     Box,
     SandboxPolicy,
-    expected_rlimits,
     kernel_manager,
     require_bwrap,
 )
@@ -203,15 +203,20 @@ def test_writes_outside_scratch_fail(kernel, sandbox):
 
 
 def test_rlimits_are_the_configured_ones(kernel):
+    names = sorted(expected_rlimits(POLICY.limits))
     status, out, _ = run_code(
         kernel,
         f"""
-        import resource
-        print({{n: resource.getrlimit(getattr(resource, n)) for n in {sorted(expected_rlimits(POLICY))!r}}})
+        import resource, sys
+        print({{n: resource.getrlimit(getattr(resource, n)) for n in {names!r}}})
+        print("nbgrader" in sys.modules)
         """,
     )
     assert status == "ok"
-    assert eval(out) == expected_rlimits(POLICY)
+    limits, grader_loaded = out.splitlines()[:2]
+    assert eval(limits) == expected_rlimits(POLICY.limits)
+    # The kernel applied them with autograder.engine.rlimits alone: nothing of the grader loaded.
+    assert grader_loaded == "False"
 
 
 def test_file_size_limit(kernel):
@@ -452,7 +457,9 @@ def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
                 "import os, resource, subprocess, pathlib\n"
                 "print(os.getuid(), resource.getrlimit(resource.RLIMIT_NPROC)[0],"
                 " resource.getrlimit(resource.RLIMIT_AS)[0] // 2**20)",
-                "print(os.environ['HOME'] == os.getcwd(), os.environ.get('NBGRADER_DB_URL'))",
+                "import sys\n"
+                "print(os.environ['HOME'] == os.getcwd(), os.environ.get('NBGRADER_DB_URL'),"
+                " 'nbgrader' in sys.modules)",
                 # leave a daemon and a startup file behind for the next student's kernel
                 "subprocess.Popen(['sleep', '600'], start_new_session=True)\n"
                 "for d in (os.environ['IPYTHONDIR'], os.path.expanduser('~/.ipython'), '/tmp/ipython'):\n"
@@ -466,7 +473,8 @@ def test_fork_server_in_the_sandbox_isolates_one_kernel_from_the_next(tmp_path):
         )
         uid, nproc, as_mb = _stdout(first.nb.cells[0]).split()
         assert int(uid) != 0 and int(nproc) == POLICY.processes and int(as_mb) == POLICY.address_space_mb
-        assert _stdout(first.nb.cells[1]).strip() == "True None"
+        # (nor the grader's code: the fork server unpickled a hook that needs no nbgrader)
+        assert _stdout(first.nb.cells[1]).strip() == "True None False"
         assert _stdout(first.nb.cells[2]).strip() == "planted"
 
         second = run_notebook(

@@ -30,7 +30,8 @@ No zmq context exists in this process before the fork (ipykernel creates its own
 The server itself is not dumpable: no process of its uid can read or write its memory.
 
 Start-up work done once here instead of in every kernel: the imports (`preload`), caches the first
-traceback would fill (`prewarm`), and ``gc.freeze()`` of the resulting heap, so that a kernel's
+traceback would fill (`prewarm`), the tamper guard's record of all that (``--prepare-guard``:
+`autograder.engine.guard_kernel.prepare`), and ``gc.freeze()`` of the resulting heap, so that a kernel's
 garbage collections do not touch (and copy-on-write) the hundreds of MB it shares with the server.
 TensorFlow is imported but never *run* here: its thread pools would not survive a fork.
 """
@@ -302,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m autograder.engine.forkserver", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="inherited SOCK_SEQPACKET socket")
     p.add_argument("--preload", default="", help="comma-separated modules (c.Kernels.preload)")
+    p.add_argument("--prepare-guard", action="store_true", help="record the libraries for the tamper guard")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     # Ctrl-C in the grader's terminal is for the grader: it closes our socket, and we exit then.
@@ -318,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()  # no collections while importing: fewer holes in the pages kernels share
     errors = preload([m for m in args.preload.split(",") if m])
     prewarm()
+    if args.prepare_guard:  # last: what the imports and the warm-up made is the libraries'
+        from autograder.engine import guard_kernel
+
+        guard_kernel.prepare()
     # Move everything imported so far out of the collector's reach. Without this, the first full
     # collection in a kernel touches every inherited object and copies hundreds of MB of
     # copy-on-write pages (a plot cell took ~1 s instead of ~0.3 s). See gc.freeze's docs.

@@ -202,6 +202,10 @@ def prepare() -> None:
     modules = {n: m for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType)}
     _PREPARED = _Prepared(*_record({n: m for n, m in modules.items() if _watched_module(n)}))
     _PREPARED.tree = _ClassTree() if _subclass_slots_work() else None
+    _PREPARED.looked = None
+    if _PREPARED.tree is not None and _PREPARED.versions:
+        trusted = {_identity(e[0]) for e in _PREPARED.cls_snap}
+        _PREPARED.looked = _first_look(_PREPARED.tree.classes, trusted)
 
 
 class _Pristine:
@@ -599,6 +603,7 @@ _watched: dict = {
     "dunders": set(), "user_globals": None, "trusted": set(), "in_test": False, "type_writes": set(),
     "liars": set(), "trusted_classes": set(), "trusted_keys": set(), "versions_ok": False,
     "wrapped": [], "built": set(), "dunder_errors": [], "main_thread": None, "clean": None, "static": set(),
+    "unsettled": None,
 }  # fmt: skip
 
 
@@ -937,23 +942,49 @@ class _CleanClasses:
         return set(compress(self._order, map(ne, map(_VALUE, self._views), self._at)))
 
 
+def _first_look(classes: dict, trusted: set) -> tuple:
+    """(clean, static, unsettled) of the untrusted `classes`, looked at once in the fork server.
+
+    Every library class that is not a module attribute (nested, private, made by a factory:
+    ~4,000 once TensorFlow is loaded) has no notebook-made methods yet; looking at them here,
+    before any kernel is forked, spares every kernel that first look (~25 ms, and the pages it
+    copies). Nothing is wrapped here: a class with something to wrap stays unsettled, and a
+    kernel looks at it again, as at a class whose namespace it wrote since."""
+    clean, static, unsettled = _CleanClasses(), set(), set()
+    for k in classes.keys() - trusted:
+        c = classes[k]
+        if _TYPE_FLAGS(c) & _IMMUTABLE:
+            static.add(k)
+        elif _lying_methods(c, None):
+            unsettled.add(k)
+        else:
+            clean.add(k, c)
+    return clean, static, unsettled
+
+
 def _start_watch(state) -> None:
     """Before a test cell: wrap the lying dunders of every notebook-made class that exists now."""
     import builtins
 
     _watched["wrapped"], _watched["dunder_errors"], _watched["built"] = [], [], set()
-    classes, _ = _live_classes()
-    clean, static = _watched["clean"], _watched["static"]
-    # Set operations in C: most classes are trusted (recorded at kernel start), static, or were
-    # found clean before and not written since.
-    fresh = classes.keys() - _watched["trusted_keys"] - clean.keys - static
-    todo = fresh | (clean.changed() & classes.keys())
+    classes, made = _live_classes()
+    clean, static, unsettled = _watched["clean"], _watched["static"], _watched["unsettled"]
+    if unsettled is None:  # a kernel's first look, without the fork server's: every class
+        todo = classes.keys() - _watched["trusted_keys"] - clean.keys - static
+    else:  # only the classes made or written since the last look, and those that were not clean
+        todo = {k for k in unsettled | made if k not in _watched["trusted_keys"]}
+    todo.update(k for k in clean.changed() if k in classes)
+    _watched["unsettled"] = unsettled = set()
     for k in todo:
-        c = classes[k]
+        c = classes.get(k)
+        if c is None:  # (gone: only `_all_classes` lists classes that can die)
+            continue
         if _TYPE_FLAGS(c) & _IMMUTABLE:
             static.add(k)
         elif not _wrap_class(c, None) and _watched["versions_ok"]:
             clean.add(k, c)
+        else:
+            unsettled.add(k)
     _watched["build_class"] = builtins.__build_class__
     builtins.__build_class__ = _build_class
 
@@ -975,6 +1006,8 @@ def _end_watch(state) -> list[str]:
     # lying dunders could not be watched.
     test_file = _cell_file(state.shell, getattr(state.shell, "execution_count", 1) - 1)
     classes, made = _live_classes()  # (made since `_start_watch` looked)
+    if _watched["unsettled"] is not None:
+        _watched["unsettled"] |= made  # the next `_start_watch` looks at them
     for k in made - _watched["built"] - _watched["trusted_keys"]:
         c = classes[k]
         if not _TYPE_FLAGS(c) & _IMMUTABLE:
@@ -1157,7 +1190,13 @@ def install(nonce: str, preload=()) -> str:
     _watched["trusted_classes"] = {id(e[0]) for e in _STATE.cls_snap}
     _watched["trusted_keys"] = {_identity(e[0]) for e in _STATE.cls_snap}
     _watched["versions_ok"] = _dict_versions_work()
-    _watched["clean"], _watched["static"] = _CleanClasses(), set()
+    # The fork server's first look holds for the kernel it forked, once (a second install in one
+    # process would find classes it looked at since missing from the server's unsettled set).
+    looked = getattr(_PREPARED, "looked", None) if first else None
+    if looked is not None and _watched["versions_ok"]:
+        _watched["clean"], _watched["static"], _watched["unsettled"] = looked
+    else:
+        _watched["clean"], _watched["static"], _watched["unsettled"] = _CleanClasses(), set(), None
     _watched["tree"] = getattr(_PREPARED, "tree", None) or (_ClassTree() if _subclass_slots_work() else None)
     _watched["main_thread"] = _get_ident()
     return json.dumps(

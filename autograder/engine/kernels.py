@@ -27,7 +27,10 @@ Hook points (for `autograder.engine.sandbox`):
   ``env`` is the server's environment (the kernels start from it).
 * ``ForkServer(child_hook=f)``: ``f()`` is called in every kernel child right after the fork,
   before its working directory and any student code exist (resource limits). It is pickled to
-  the server, so it must be a module-level function or a ``functools.partial`` of one.
+  the server, so it must be a module-level function or a ``functools.partial`` of one, in a
+  module light to import (the server imports it, and every kernel forked after inherits that).
+* ``ForkServer(prepare_guard=True)``: the server records its libraries for the tamper guard
+  (`autograder.engine.guard_kernel.prepare`) once, after its imports and warm-up, before it forks.
 * ``ForkServer(kernel_isolation=g)``: ``g(scratch, runtime)`` prepares a kernel's own
   directories (in the grader's process) and returns the spec the child walls itself off with
   (`autograder.engine.isolation`): a sandbox's `Sandbox.kernel_isolation`.
@@ -216,6 +219,7 @@ class ForkServer:
         workdir: str | Path | None = None,
         prefix: Sequence[str] = (),
         preload: Sequence[str] = (),
+        prepare_guard: bool = False,
         child_hook: Callable[[], Any] | None = None,
         kernel_isolation: Callable[[Path, Path], dict] | None = None,
         env: dict[str, str] | None = None,
@@ -236,6 +240,7 @@ class ForkServer:
         remove_stale_workdirs()
         self.prefix = list(prefix)
         self.preload = list(preload)
+        self.prepare_guard = prepare_guard
         self.child_hook = child_hook
         self.kernel_isolation = kernel_isolation
         self.env = dict(os.environ if env is None else env)
@@ -262,7 +267,7 @@ class ForkServer:
     def argv(self) -> list[str]:
         """The command line of the server process (without the --fd argument)."""
         server = [self.python, "-m", "autograder.engine.forkserver", "--preload", ",".join(self.preload)]
-        return [*self.prefix, *server]
+        return [*self.prefix, *server, *(["--prepare-guard"] if self.prepare_guard else [])]
 
     @property
     def pid(self) -> int | None:

@@ -19,7 +19,7 @@ server that forks kernels) is started as ``bwrap_prefix(...) + argv``:
 * no capabilities, ``PR_SET_NO_NEW_PRIVS``, a new session (no TIOCSTI on the grader's tty), and
   ``--die-with-parent``: killing the bwrap process kills everything inside.
 
-Resource limits (``apply_rlimits``, called in each kernel process right after it is forked):
+Resource limits (`autograder.engine.rlimits`, applied in each kernel process right after it starts):
 address space, CPU seconds, open files, file size, processes, no core dumps. ``RLIMIT_NPROC``
 counts every task (threads included) of the *real uid*, and Linux never enforces it for uid 0
 (``INIT_USER`` is exempt in ``copy_process``, whatever the capabilities). So when the grader runs
@@ -60,7 +60,6 @@ Policy values come from the `Sandbox` configurable (``c.Sandbox`` in the course'
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -72,8 +71,7 @@ from traitlets import Bool, Float, Integer, List, TraitError, Unicode
 from traitlets.config import Config, Configurable
 
 from autograder.coursedir import CONFIG_FILE, CourseError
-
-MiB = 1024 * 1024
+from autograder.engine.rlimits import KernelLimits, MiB, apply_rlimits, kernel_argv
 
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: "
@@ -143,6 +141,13 @@ class SandboxPolicy:
     tmp_size_mb: int = 256
     # Extra read-only paths to show inside (data files an assignment ships, another prefix).
     extra_ro_paths: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def limits(self) -> KernelLimits:
+        """The limits a kernel sets on itself (`autograder.engine.rlimits`: no nbgrader there)."""
+        return KernelLimits(
+            self.address_space_mb, self.cpu_seconds, self.open_files, self.file_size_mb, self.processes
+        )
 
     def with_overrides(self, **values) -> SandboxPolicy:
         """A copy with the given fields changed; None values are ignored (unset CLI flags)."""
@@ -332,19 +337,19 @@ class Box:
         """
         from functools import partial
 
-        # The guard's record of the preloaded libraries is made once, in the server (last).
-        preload = (*preload, "autograder.engine.guard_prepare")
         if not self.policy.enabled:
             return {
-                "child_hook": partial(apply_rlimits, self.policy, sandboxed=False),
-                "preload": preload,
+                "child_hook": partial(apply_rlimits, self.policy.limits, sandboxed=False),
+                "preload": list(preload),
+                "prepare_guard": True,
                 "env": {**os.environ, **dict(self.extra_env)},
             }
         return {
-            "preload": preload,
+            "preload": list(preload),
+            "prepare_guard": True,
             "prefix": self.prefix(caps=FORK_SERVER_CAPS),
             "workdir": self.scratch.parent,
-            "child_hook": partial(apply_rlimits, self.policy),
+            "child_hook": partial(apply_rlimits, self.policy.limits, sandboxed=True),
             "env": self.kernel_env(),
             "fixed_env": True,
             "kernel_isolation": self.kernel_isolation,
@@ -480,60 +485,6 @@ def _mounts(sb: Box) -> list[str]:
     return out
 
 
-# --- inside the kernel process -------------------------------------------------------------------
-
-
-def _lower(which: int, soft: int, hard: int | None = None) -> None:
-    """Set a limit, never above the current hard limit (raising it needs privileges)."""
-    hard = soft if hard is None else hard
-    cur_soft, cur_hard = resource.getrlimit(which)
-    if cur_hard != resource.RLIM_INFINITY:
-        soft, hard = min(soft, cur_hard), min(hard, cur_hard)
-    resource.setrlimit(which, (soft, hard))
-
-
-def apply_rlimits(policy: SandboxPolicy, *, sandboxed: bool | None = None) -> None:
-    """Apply the policy's limits to the calling process (and so to everything it starts).
-
-    Call it in the kernel process right after fork, before any student code. The process limit
-    is applied only inside the sandbox: outside, RLIMIT_NPROC would count every process of the
-    grader's user (and is ignored for root), so it would either break honest kernels or do nothing.
-    """
-    sandboxed = policy.enabled if sandboxed is None else sandboxed
-    _lower(resource.RLIMIT_AS, policy.address_space_mb * MiB)
-    _lower(resource.RLIMIT_CPU, policy.cpu_seconds, policy.cpu_seconds + 5)
-    _lower(resource.RLIMIT_NOFILE, policy.open_files)
-    _lower(resource.RLIMIT_FSIZE, policy.file_size_mb * MiB)
-    _lower(resource.RLIMIT_CORE, 0)
-    if sandboxed:
-        _lower(resource.RLIMIT_NPROC, policy.processes)
-
-
-def expected_rlimits(policy: SandboxPolicy) -> dict[str, tuple[int, int]]:
-    """What `resource.getrlimit` reports in a kernel after `apply_rlimits(policy)` (for checks)."""
-    return {
-        "RLIMIT_AS": (policy.address_space_mb * MiB,) * 2,
-        "RLIMIT_CPU": (policy.cpu_seconds, policy.cpu_seconds + 5),
-        "RLIMIT_NOFILE": (policy.open_files,) * 2,
-        "RLIMIT_FSIZE": (policy.file_size_mb * MiB,) * 2,
-        "RLIMIT_CORE": (0, 0),
-        "RLIMIT_NPROC": (policy.processes,) * 2,
-    }
-
-
-def kernel_argv(policy: SandboxPolicy, python: str | None = None) -> list[str]:
-    """argv of a plain (not forked) IPython kernel that applies `policy`'s limits first.
-
-    For jupyter_client kernel specs: ``{connection_file}`` is filled in by the kernel manager.
-    A fork server does the same in each forked child with `apply_rlimits`.
-    """
-    import json
-    from dataclasses import asdict
-
-    limits = json.dumps(asdict(policy))
-    return [python or sys.executable, "-m", "autograder.engine.sandbox", limits, "-f", "{connection_file}"]
-
-
 def kernel_manager(sandbox: Box, name: str = "kernel"):
     """A jupyter_client KernelManager whose kernel runs in `sandbox` (plain start, no fork server).
 
@@ -556,26 +507,9 @@ def kernel_manager(sandbox: Box, name: str = "kernel"):
         connection_file=str(sandbox.runtime / f"{name}.json"),
     )
     km._kernel_spec = KernelSpec(
-        argv=sandbox.prefix() + kernel_argv(sandbox.policy),
+        argv=sandbox.prefix() + kernel_argv(sandbox.policy.limits, sandboxed=sandbox.policy.enabled),
         language="python",
         display_name="Python 3 (sandboxed)",
         interrupt_mode="message",
     )
     return km
-
-
-def _main(argv: list[str]) -> None:
-    import json
-
-    data = json.loads(argv[0])
-    data["extra_ro_paths"] = tuple(data.get("extra_ro_paths", ()))
-    apply_rlimits(SandboxPolicy(**data))
-    from ipykernel.kernelapp import launch_new_instance
-
-    # parent_handle=1: no parent poller (the parent is outside the PID namespace) and no
-    # "Ctrl-C will not work" banner; interrupts arrive as messages (interrupt_mode "message").
-    launch_new_instance(argv=[*argv[1:], "--IPKernelApp.parent_handle=1"])
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
