@@ -597,6 +597,14 @@ class ForkKernelClient(AsyncKernelClient):
     is already queued on IOPub is then drained without waiting.
     """
 
+    def _context_default(self) -> zmq.asyncio.Context:
+        # The client connects before the kernel has bound its sockets; zmq retries every 100 ms
+        # by default, which was half of a forked kernel's start (jupyter_client gives each client
+        # a context of its own: the manager's setting does not reach these sockets).
+        context = super()._context_default()
+        context.setsockopt(zmq.RECONNECT_IVL, 10)
+        return context
+
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
@@ -651,8 +659,7 @@ class ForkKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.transport = "ipc"
         self.shutdown_wait_time = 2.0
-        # The client connects before the kernel has bound its sockets; zmq retries every 100 ms
-        # by default, which is a quarter of a forked kernel's start.
+        # (the manager's own sockets, e.g. control for interrupts: see ForkKernelClient's context)
         self.context.setsockopt(zmq.RECONNECT_IVL, 10)
 
     @property
