@@ -301,10 +301,12 @@ def test_verdict_needs_both_guard_answers_with_the_nonce():
     assert v.tampered and any("hidden from the outputs" in r for r in v.reasons)
 
 
-def test_the_class_tree_keeps_up_with_every_way_of_making_a_class():
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "ctypes"])
+def test_the_class_tree_keeps_up_with_every_way_of_making_a_class(numpy, monkeypatch):
     """The guard finds the notebook's classes through `_ClassTree` (re-listing only the classes
     whose subclass list changed): after each way of making classes it knows every class a full
-    walk finds, and reports exactly the new ones."""
+    walk finds, and reports exactly the new ones. Its memory reads (`_Words`) go through NumPy
+    when a kernel has it loaded, through ctypes otherwise: both are checked."""
     import collections
     import dataclasses
     import enum
@@ -316,7 +318,23 @@ def test_the_class_tree_keeps_up_with_every_way_of_making_a_class():
     assert gk._subclass_slots_work() == (sys.version_info[:2] == (3, 11))
     if sys.version_info[:2] != (3, 11):
         return  # the guard walks every class instead (what the assertions below compare with)
+    if numpy:
+        __import__("numpy")
+    else:
+        monkeypatch.setitem(sys.modules, "numpy", None)
     tree = gk._ClassTree()
+    assert (tree._slots._np is not None) == numpy
+
+    class Clean:
+        pass
+
+    clean = gk._CleanClasses()
+    clean.add("Clean", Clean)
+    assert clean.changed() == set()
+    Clean.__eq__ = lambda self, other: True  # its namespace written: looked at again
+    assert clean.changed() == {"Clean"}
+    clean.add("Clean", Clean)
+    assert clean.changed() == set()
     kept = []
 
     def made(make):

@@ -755,16 +755,105 @@ def _subclass_slots_work() -> bool:
         return False
 
 
+class _Words:
+    """The 8-byte words at many fixed addresses (PEP 509 dict versions, ``tp_subclasses`` slots),
+    read all at once, each with the value it had when last seen.
+
+    With NumPy already loaded (never imported for this), a read is one gather through a
+    read-only array laid over the address space: no Python object per word is touched, so a
+    forked kernel copies none of the fork server's pages for it (a ctypes view per word, the
+    fallback, takes a reference to each view: ~17,000 page copies in a kernel's first read).
+    Whoever adds an address keeps the object it lies in alive.
+    """
+
+    _space = None  # the NumPy view of the address space, once made
+
+    def __init__(self) -> None:
+        import sys
+
+        self._np = sys.modules.get("numpy")
+        self._addresses: list[int] = []
+        self._seen: list[int] = []
+        if self._np is not None and _Words._space is None:
+            _Words._space = self._np.asarray(_AddressSpace())
+        self._index = self._seen_array = None  # NumPy copies of the lists, made when needed
+        self._views: list = []  # without NumPy
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+    @staticmethod
+    def word(address: int) -> int:
+        import ctypes
+
+        return ctypes.c_uint64.from_address(address).value
+
+    def add(self, address: int, seen: int) -> None:
+        self._addresses.append(address)
+        self._seen.append(seen)
+        self._index = self._seen_array = None
+        if self._np is None:
+            self._views.append(_uint64_view(address))
+
+    def point(self, i: int, address: int) -> None:
+        """Word `i` now lives at `address` (what was seen stays as it was)."""
+        self._addresses[i] = address
+        self._index = None
+        if self._np is None:
+            self._views[i] = _uint64_view(address)
+
+    def see(self, i: int, value: int) -> None:
+        self._seen[i] = value
+        if self._seen_array is not None:
+            self._seen_array[i] = value
+
+    def read(self):
+        """Every word's value now (an array, or a list without NumPy)."""
+        if self._np is None:
+            return list(map(_VALUE, self._views))
+        if self._index is None:
+            self._index = self._np.array(self._addresses, dtype=self._np.int64) // 8 - 1
+        return _Words._space[self._index]
+
+    def changed(self, values) -> list[int]:
+        """Indexes of the words whose value in `values` (a `read`) is not the one last seen."""
+        if self._np is None:
+            from itertools import compress
+
+            return list(compress(range(len(values)), map(ne, values, self._seen)))
+        if self._seen_array is None:
+            self._seen_array = self._np.array(self._seen, dtype=self._np.uint64)
+        return self._np.flatnonzero(values != self._seen_array).tolist()
+
+
+class _AddressSpace:
+    """What NumPy needs to lay a read-only uint64 array over the whole 47-bit address space
+    (starting at address 8: NumPy takes a null data pointer for "no data"). Nothing is read
+    until an index is."""
+
+    __array_interface__ = {"shape": ((1 << 47) // 8 - 1,), "typestr": "<u8", "data": (8, True), "version": 3}
+
+
+def _uint64_view(address: int):
+    import ctypes
+
+    return ctypes.c_uint64.from_address(address)
+
+
+_VERSION_OFFSET = 24  # offsetof(PyDictObject, ma_version_tag) on 64-bit CPython 3.6-3.12
+
+
 class _ClassTree:
     """Every live class (``object`` and all its subclasses), kept up to date cheaply.
 
     A class's subclasses are listed again only when its own list of them changed: CPython keeps
     that list in the class's ``tp_subclasses`` slot (a dict, or NULL), so reading the slot and
-    the dict's PEP 509 version for every known class, in C loops, finds the few classes to look
-    at (~1 ms, where listing ~12,000 classes' subclasses costs ~8 ms in a kernel). Made once in
-    the fork server (`prepare`): a forked kernel's first refresh only adds what it made since.
-    Known classes and their subclass dicts are kept alive (so every slot and version read is of
-    live memory, and a key stays its class's own), as `_start_watch`'s memo keeps classes.
+    the dict's PEP 509 version for every known class (`_Words`: ~0.1 ms for ~9,000 classes with
+    NumPy) finds the few classes to look at, where listing every class's subclasses costs ~8 ms
+    in a kernel. Made once in the fork server (`prepare`): a forked kernel's first refresh only
+    adds what it made since. Known classes and their subclass dicts are kept alive (so every
+    slot and version read is of live memory, and a key stays its class's own), as
+    `_start_watch`'s memo keeps classes.
     """
 
     def __init__(self) -> None:
@@ -773,59 +862,54 @@ class _ClassTree:
         self._zero = ctypes.c_uint64(0)  # the "version" of a class without subclasses
         self.classes: dict = {}
         self._order: list = []
-        self._slots: list = []  # ctypes views of each class's tp_subclasses slot
-        self._slot_at: list = []
         self._dicts: list = []
-        self._versions: list = []
-        self._version_at: list = []
+        self._slots = _Words()  # each class's tp_subclasses slot
+        self._versions = _Words()  # the version of that subclass dict (or of `_zero`)
         self._add_tree(object)
 
-    def _subclass_dict(self, slot):
+    def _version_address(self, slot: int):
+        """(the subclass dict a slot points to or None, the address of its version)."""
         import ctypes
 
-        if slot is None:
-            return None, self._zero
+        if not slot:
+            return None, ctypes.addressof(self._zero)
         d = ctypes.cast(slot, ctypes.py_object).value
-        return d, _dict_version_view(d)
+        return d, id(d) + _VERSION_OFFSET
 
     def _add_tree(self, root) -> set:
         """Add `root` and every class below it not known yet; their keys."""
-        import ctypes
-
         added, todo = set(), [root]
         while todo:
             c = todo.pop()
             k = _identity(c)
             if k in self.classes:
                 continue
-            slot = ctypes.c_void_p.from_address(id(c) + _TP_SUBCLASSES)
-            at = slot.value
-            d, version = self._subclass_dict(at)
+            slot_address = id(c) + _TP_SUBCLASSES
+            slot = _Words.word(slot_address)
+            d, version_address = self._version_address(slot)
             self.classes[k] = c
             self._order.append(c)
-            self._slots.append(slot)
-            self._slot_at.append(at)
             self._dicts.append(d)
-            self._versions.append(version)
-            self._version_at.append(version.value)  # (read before listing: a later change shows)
+            self._slots.add(slot_address, slot)
+            # (read before listing: a later change shows)
+            self._versions.add(version_address, _Words.word(version_address))
             added.add(k)
             todo.extend(_subclasses(c))
         return added
 
     def refresh(self) -> set:
         """Bring `classes` up to date; the keys of the classes added."""
-        from itertools import compress
-
-        n = range(len(self._order))
-        stale = set(compress(n, map(ne, map(_VALUE, self._slots), self._slot_at)))
-        stale.update(compress(n, map(ne, map(_VALUE, self._versions), self._version_at)))
+        slots, versions = self._slots.read(), self._versions.read()
+        stale = set(self._slots.changed(slots)).union(self._versions.changed(versions))
         added = set()
         for i in stale:
-            at = self._slots[i].value
-            if at != self._slot_at[i]:
-                self._slot_at[i] = at
-                self._dicts[i], self._versions[i] = self._subclass_dict(at)
-            self._version_at[i] = self._versions[i].value
+            slot = int(slots[i])
+            d, version_address = self._version_address(slot)
+            if d is not self._dicts[i]:
+                self._slots.see(i, slot)
+                self._dicts[i] = d
+                self._versions.point(i, version_address)
+            self._versions.see(i, _Words.word(version_address))
             subs = _subclasses(self._order[i])  # (``object`` has thousands: find the new in C)
             by_key = dict(zip(map(_identity, subs), subs, strict=True))
             for k in by_key.keys() - self.classes.keys():
@@ -913,33 +997,34 @@ def _build_class(func, name, *bases, **kwargs):
 
 class _CleanClasses:
     """Classes found with nothing to wrap, and their namespaces' versions then: `_start_watch`
-    looks again only at those written since, which two C loops find among thousands."""
+    looks again only at those written since, which one read of `_Words` finds among thousands."""
 
     def __init__(self) -> None:
         self.keys: set = set()
-        self._order: list = []  # the keys, in the order of the lists below
+        self._order: list = []  # the keys, in the order of the words
         self._classes: list = []  # (kept alive: a key stays its class's own)
-        self._views: list = []
-        self._at: list = []
+        self._versions = _Words()
         self._index: dict = {}
 
     def add(self, key, cls) -> None:
         i = self._index.get(key)
         if i is not None:  # written since, and clean again
-            self._at[i] = self._views[i].value
+            self._versions.see(i, _Words.word(self._addresses[i]))
             return
-        view = _class_version_view(cls)
+        address = _class_dict_address(cls) + _VERSION_OFFSET
         self._index[key] = len(self._order)
         self.keys.add(key)
         self._order.append(key)
         self._classes.append(cls)
-        self._views.append(view)
-        self._at.append(view.value)
+        self._versions.add(address, _Words.word(address))
+
+    @property
+    def _addresses(self) -> list[int]:
+        return self._versions._addresses
 
     def changed(self) -> set:
-        from itertools import compress
-
-        return set(compress(self._order, map(ne, map(_VALUE, self._views), self._at)))
+        versions = self._versions.read()
+        return {self._order[i] for i in self._versions.changed(versions)}
 
 
 def _first_look(classes: dict, trusted: set) -> tuple:
@@ -1029,11 +1114,20 @@ def _dict_version(d: dict) -> int:
     return _dict_version_view(d).value
 
 
-def _class_version_view(cls):
-    """`_dict_version_view` of a class's namespace: its ``__dict__`` is a read-only proxy of a dict."""
+def _class_namespace(cls) -> dict:
+    """A class's namespace itself: its ``__dict__`` is a read-only proxy of it."""
     import gc
 
-    return _dict_version_view(next(r for r in gc.get_referents(_TYPE_DICT(cls)) if isinstance(r, dict)))
+    return next(r for r in gc.get_referents(_TYPE_DICT(cls)) if isinstance(r, dict))
+
+
+def _class_dict_address(cls) -> int:
+    return id(_class_namespace(cls))
+
+
+def _class_version_view(cls):
+    """`_dict_version_view` of a class's namespace."""
+    return _dict_version_view(_class_namespace(cls))
 
 
 def _dict_version_view(d: dict):
