@@ -100,22 +100,44 @@ def parse_cluster(scheduler: str | None, cluster: str | None) -> ClusterSpec | N
     return None
 
 
-def connect(spec: ClusterSpec):
-    """(client, cluster or None). A scheduler that cannot be reached is a one-line CourseError."""
+def connect(spec: ClusterSpec, plugin: GradingPlugin):
+    """(client, cluster or None), with `plugin` on every worker. A scheduler that cannot be
+    reached is a one-line CourseError; so is a worker that cannot grade."""
     from distributed import Client, LocalCluster
 
     if spec.address:
         try:
-            return Client(spec.address, timeout=CONNECT_TIMEOUT, set_as_default=False), None
+            client = Client(spec.address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError) as e:
             raise CourseError(f"cannot reach the Dask scheduler at {spec.address}: {e}") from None
+        _register(client, plugin)
+        return client, None
     import dask
 
-    with dask.config.set(LOCAL_CLUSTER_CONFIG):  # (the nannies hand it to their workers)
-        cluster = LocalCluster(
-            n_workers=spec.local_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+    # The plugin is given to the workers as they start (their fork servers import TensorFlow
+    # while the rest starts up), not registered afterwards: registering it again would tear the
+    # warming fork servers down.
+    try:
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):  # (the nannies hand it to their workers)
+            cluster = LocalCluster(
+                n_workers=spec.local_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                plugins={plugin},
+            )
+    except Exception as e:  # e.g. a worker's plugin could not start its sandboxed fork server
+        raise CourseError(f"cannot start a local Dask cluster: {type(e).__name__}: {e}") from None
     return Client(cluster, set_as_default=False), cluster
+
+
+def _register(client, plugin: GradingPlugin) -> None:
+    try:
+        client.register_plugin(plugin)
+    except CourseError:
+        raise
+    except Exception as e:
+        raise CourseError(f"a Dask worker cannot grade: {type(e).__name__}: {e}") from None
 
 
 # --- workers ----------------------------------------------------------------------------------------
@@ -265,15 +287,9 @@ def grade_on_cluster(
 
     from autograder.engine.kernels import Kernels
 
-    client, cluster = connect(spec)
+    settings = Kernels(config=course.config)
+    client, cluster = connect(spec, GradingPlugin(sandbox, list(settings.preload), dict(settings.env)))
     try:
-        settings = Kernels(config=course.config)
-        try:
-            client.register_plugin(GradingPlugin(sandbox, list(settings.preload), dict(settings.env)))
-        except CourseError:
-            raise
-        except Exception as e:
-            raise CourseError(f"a Dask worker cannot grade: {type(e).__name__}: {e}") from None
         slots = sum(client.nthreads().values()) or 1
         address = client.scheduler.address
         n = max(1, min(slots, MAX_COORDINATORS, len(todo)))
