@@ -789,6 +789,7 @@ class _Words:
         return ctypes.c_uint64.from_address(address).value
 
     def add(self, address: int, seen: int) -> None:
+        self._outside_the_array(address)
         self._addresses.append(address)
         self._seen.append(seen)
         self._index = self._seen_array = None
@@ -797,10 +798,18 @@ class _Words:
 
     def point(self, i: int, address: int) -> None:
         """Word `i` now lives at `address` (what was seen stays as it was)."""
+        self._outside_the_array(address)
         self._addresses[i] = address
         self._index = None
         if self._np is None:
             self._views[i] = _uint64_view(address)
+
+    def _outside_the_array(self, address: int) -> None:
+        """An address the NumPy array does not cover (5-level paging can hand out addresses above
+        2**47): from now on these words are read through ctypes views."""
+        if self._np is not None and not 8 <= address < _ADDRESS_LIMIT:
+            self._np = self._index = self._seen_array = None
+            self._views = [_uint64_view(a) for a in self._addresses]
 
     def see(self, i: int, value: int) -> None:
         self._seen[i] = value
@@ -826,12 +835,17 @@ class _Words:
         return self._np.flatnonzero(values != self._seen_array).tolist()
 
 
+_ADDRESS_LIMIT = 1 << 47  # what the NumPy array of `_Words` covers
+
+
 class _AddressSpace:
     """What NumPy needs to lay a read-only uint64 array over the whole 47-bit address space
     (starting at address 8: NumPy takes a null data pointer for "no data"). Nothing is read
     until an index is."""
 
-    __array_interface__ = {"shape": ((1 << 47) // 8 - 1,), "typestr": "<u8", "data": (8, True), "version": 3}
+    __array_interface__ = {
+        "shape": (_ADDRESS_LIMIT // 8 - 1,), "typestr": "<u8", "data": (8, True), "version": 3,
+    }  # fmt: skip
 
 
 def _uint64_view(address: int):
