@@ -328,6 +328,13 @@ def test_the_class_tree_keeps_up_with_every_way_of_making_a_class(numpy, monkeyp
     class Clean:
         pass
 
+    if numpy:  # an address the NumPy array does not cover turns that reader to ctypes views
+        words = gk._Words()
+        words.add(id(Clean) + gk._TP_SUBCLASSES)
+        words._outside_the_array(gk._ADDRESS_LIMIT + 8)
+        assert words._np is None and len(words._views) == 1
+        assert words.changed(words.read()) == []
+
     clean = gk._CleanClasses()
     clean.add("Clean", Clean)
     assert clean.changed() == set()

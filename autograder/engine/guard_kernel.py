@@ -779,22 +779,16 @@ class _Words:
         self._index = self._seen_array = None  # NumPy copies of the lists, made when needed
         self._views: list = []  # without NumPy
 
-    def __len__(self) -> int:
-        return len(self._addresses)
-
-    @staticmethod
-    def word(address: int) -> int:
-        import ctypes
-
-        return ctypes.c_uint64.from_address(address).value
-
-    def add(self, address: int, seen: int) -> None:
+    def add(self, address: int) -> int:
+        """Watch the word at `address`; its value now (seen)."""
         self._outside_the_array(address)
+        seen = _uint64_view(address).value
         self._addresses.append(address)
         self._seen.append(seen)
         self._index = self._seen_array = None
         if self._np is None:
             self._views.append(_uint64_view(address))
+        return seen
 
     def point(self, i: int, address: int) -> None:
         """Word `i` now lives at `address` (what was seen stays as it was)."""
@@ -811,7 +805,10 @@ class _Words:
             self._np = self._index = self._seen_array = None
             self._views = [_uint64_view(a) for a in self._addresses]
 
-    def see(self, i: int, value: int) -> None:
+    def see(self, i: int, value: int | None = None) -> None:
+        """Word `i` was seen holding `value` (by default: what it holds now)."""
+        if value is None:
+            value = _uint64_view(self._addresses[i]).value
         self._seen[i] = value
         if self._seen_array is not None:
             self._seen_array[i] = value
@@ -898,15 +895,12 @@ class _ClassTree:
             k = _identity(c)
             if k in self.classes:
                 continue
-            slot_address = id(c) + _TP_SUBCLASSES
-            slot = _Words.word(slot_address)
+            slot = self._slots.add(id(c) + _TP_SUBCLASSES)
             d, version_address = self._version_address(slot)
             self.classes[k] = c
             self._order.append(c)
             self._dicts.append(d)
-            self._slots.add(slot_address, slot)
-            # (read before listing: a later change shows)
-            self._versions.add(version_address, _Words.word(version_address))
+            self._versions.add(version_address)  # (read before listing: a later change shows)
             added.add(k)
             todo.extend(_subclasses(c))
         return added
@@ -923,7 +917,7 @@ class _ClassTree:
                 self._slots.see(i, slot)
                 self._dicts[i] = d
                 self._versions.point(i, version_address)
-            self._versions.see(i, _Words.word(version_address))
+            self._versions.see(i)
             subs = _subclasses(self._order[i])  # (``object`` has thousands: find the new in C)
             by_key = dict(zip(map(_identity, subs), subs, strict=True))
             for k in by_key.keys() - self.classes.keys():
@@ -1023,18 +1017,13 @@ class _CleanClasses:
     def add(self, key, cls) -> None:
         i = self._index.get(key)
         if i is not None:  # written since, and clean again
-            self._versions.see(i, _Words.word(self._addresses[i]))
+            self._versions.see(i)
             return
-        address = _class_dict_address(cls) + _VERSION_OFFSET
         self._index[key] = len(self._order)
         self.keys.add(key)
         self._order.append(key)
         self._classes.append(cls)
-        self._versions.add(address, _Words.word(address))
-
-    @property
-    def _addresses(self) -> list[int]:
-        return self._versions._addresses
+        self._versions.add(id(_class_namespace(cls)) + _VERSION_OFFSET)
 
     def changed(self) -> set:
         versions = self._versions.read()
@@ -1135,10 +1124,6 @@ def _class_namespace(cls) -> dict:
     return next(r for r in gc.get_referents(_TYPE_DICT(cls)) if isinstance(r, dict))
 
 
-def _class_dict_address(cls) -> int:
-    return id(_class_namespace(cls))
-
-
 def _class_version_view(cls):
     """`_dict_version_view` of a class's namespace."""
     return _dict_version_view(_class_namespace(cls))
@@ -1147,9 +1132,7 @@ def _class_version_view(cls):
 def _dict_version_view(d: dict):
     """A ctypes integer that reads `d`'s version tag whenever its ``.value`` is read (`d` must
     outlive it)."""
-    import ctypes
-
-    return ctypes.c_uint64.from_address(id(d) + 3 * ctypes.sizeof(ctypes.c_void_p))
+    return _uint64_view(id(d) + _VERSION_OFFSET)
 
 
 def _dict_versions_work() -> bool:

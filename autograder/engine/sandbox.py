@@ -337,19 +337,18 @@ class Box:
         """
         from functools import partial
 
-        if not self.policy.enabled:
-            return {
-                "child_hook": partial(apply_rlimits, self.policy.limits, sandboxed=False),
-                "preload": list(preload),
-                "prepare_guard": True,
-                "env": {**os.environ, **dict(self.extra_env)},
-            }
-        return {
+        sandboxed = self.policy.enabled
+        options = {
             "preload": list(preload),
             "prepare_guard": True,
+            "child_hook": partial(apply_rlimits, self.policy.limits, sandboxed=sandboxed),
+        }
+        if not sandboxed:
+            return {**options, "env": {**os.environ, **dict(self.extra_env)}}
+        return {
+            **options,
             "prefix": self.prefix(caps=FORK_SERVER_CAPS),
             "workdir": self.scratch.parent,
-            "child_hook": partial(apply_rlimits, self.policy.limits, sandboxed=True),
             "env": self.kernel_env(),
             "fixed_env": True,
             "kernel_isolation": self.kernel_isolation,
