@@ -160,6 +160,69 @@ def test_hooks_expressions_are_invisible_to_the_notebooks_input_transformers(ker
     assert text(result.nb.cells[2]) == "[] True\n"  # the spy saw the test cell, not the hooks
 
 
+COUNT_REQUESTS = """
+import builtins
+builtins._requests = [0]
+_handle = get_ipython().kernel.shell_handlers["execute_request"]
+async def _counting(*args):
+    builtins._requests[0] += 1
+    return await _handle(*args)
+get_ipython().kernel.shell_handlers["execute_request"] = _counting
+"""
+
+
+class FoldingRecorder(Recorder):
+    """Hooks whose expressions ride on the cells' own requests: the same values as separate probes,
+    one request fewer each, their time not counted as the cell's."""
+
+    fold = True
+
+    def kernel_ready(self):
+        return f"(setattr(__import__('builtins'), '_guard_token', 'pristine'), exec({COUNT_REQUESTS!r}))"
+
+    def before_cell(self, ctx):
+        return "_guard_token" if ctx.is_test else None
+
+    def after_cell(self, ctx):
+        return "(__import__('time').sleep(0.4), _guard_token)[1]" if ctx.is_test else None
+
+    def check_cell(self, ctx, before, after):
+        self.seen.append((ctx.index, ctx.grade_id, before and before.result, after and after.result))
+
+
+def test_folded_hooks_see_what_separate_probes_would_in_fewer_requests(kernels):
+    nb = notebook(
+        "print('student')",  # 0: its request carries the before-expression of 1
+        "assert True",  # 1: test; carries its after and the before of 2
+        "import builtins\nbuiltins._guard_token = 'x'",
+        "assert True",  # 3: test after a cell that changed the token
+        "1/0",  # 4: failed: the before of 5 runs in a request of its own
+        "assert False",  # 5: failed test: its after runs in a request of its own
+        "print(_requests[0])",
+    )
+    for i in (1, 3, 5):
+        nb.cells[i].metadata["nbgrader"] = {"grade": True, "grade_id": f"t{i}", "points": 1}
+    hooks = FoldingRecorder()
+    result = run_notebook(nb, kernels=kernels, hooks=hooks)
+    assert hooks.seen == [
+        (0, None, None, None),
+        (1, "t1", "'pristine'", "'pristine'"),
+        (2, None, None, None),
+        (3, "t3", "'x'", "'x'"),
+        (4, None, None, None),
+        (5, "t5", "'x'", "'x'"),
+        (6, None, None, None),
+    ]
+    assert text(result.nb.cells[0]) == "student\n", "nothing of the hooks joins a cell's outputs"
+    assert result.nb.cells[1].outputs == []
+    # ready+before(1) in one request, 7 cells, 1 for the failed cell 4, 1 for the failed test 5
+    # (the pre_execute of the last cell's own request counts before it prints).
+    assert text(result.nb.cells[6]) == "9\n"
+    seconds = {c.index: c.seconds for c in result.cells}
+    assert seconds[1] < 0.4 and seconds[3] < 0.4, "the folded after-expression's 0.4 s is not the cell's"
+    assert [c.execution_count for c in result.nb.cells] == [1, 2, 3, 4, 5, 6, 7]
+
+
 def test_data_files_next_to_the_notebook_are_in_the_working_directory(kernels, tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     (tmp_path / "other.ipynb").write_text("{}")

@@ -47,9 +47,15 @@ ways of doing that, in three layers:
    execute reply and outputs agree with what the kernel saw (an exception that was raised but
    hidden from the reply or the outputs is tampering).
 
-The guard calls travel as ``user_expressions`` of a silent, history-less execute request with
-empty code (`request`), so input transformers, prefilters and cell hooks never see them. A test
-cell whose verdict is tampered scores 0 and the submission is flagged for review.
+The guard calls travel as ``user_expressions``, so input transformers, prefilters and cell hooks
+never see them: the kernel evaluates them with ``eval`` after the code of the request. That
+request is the cell's own (`GuardHooks.fold`): a test cell's after-call and the next test's
+before-call ride on the execute request of the cell just before, evaluated once its code
+finished and only if it succeeded. After a cell that failed they go in a silent, history-less
+request with empty code of their own (`request`). Nothing of the kernel's runs in between either
+way. (A cell can read its own request, so a before-call's nonce is known to the cell before it;
+the nonce proves the reply is fresh, not secret: forging it needs code aimed at the guard, below.)
+A test cell whose verdict is tampered scores 0 and the submission is flagged for review.
 
 What it does NOT stop (documented, not hidden): a student who reads this module and writes code
 aimed at it. Everything in the kernel's process is reachable from student code (``gc``,
@@ -199,32 +205,35 @@ class GuardHooks:
     copies into the submission's result so the instructor reviews it.
     """
 
+    fold = True  # its calls print nothing: they ride on the cells' own requests when they can
+
     def __init__(self, preload: tuple[str, ...] = ()) -> None:
         self.preload = tuple(preload)
         self.findings: list[tuple[str | None, list[str]]] = []
-        self._nonces: dict[str, str] = {}
+        self._nonces: dict[tuple[int, str], str] = {}  # (cell index, "before"/"after") -> nonce
 
     def kernel_ready(self) -> str:
+        self._nonces.clear()  # a new notebook
         return startup_expression(new_nonce(), self.preload)
 
     def before_cell(self, ctx) -> str | None:
         if not ctx.is_test:
             return None
-        self._nonces["before"] = n = new_nonce()
+        self._nonces[ctx.index, "before"] = n = new_nonce()
         return before_expression(n)
 
     def after_cell(self, ctx) -> str | None:
         if not ctx.is_test:
             return None
-        self._nonces["after"] = n = new_nonce()
+        self._nonces[ctx.index, "after"] = n = new_nonce()
         return after_expression(n)
 
     def check_cell(self, ctx, before, after) -> None:
         if not ctx.is_test:
             return
         outputs = list(ctx.cell.get("outputs", []))
-        b = read_probe(before, self._nonces.get("before", ""))
-        a = read_probe(after, self._nonces.get("after", ""))
+        b = read_probe(before, self._nonces.pop((ctx.index, "before"), ""))
+        a = read_probe(after, self._nonces.pop((ctx.index, "after"), ""))
         if before is not None and getattr(before, "status", "") == "dead":
             return  # the kernel died: the engine already failed this cell, nothing to judge
         v = verdict(b, a, None, outputs)
