@@ -302,6 +302,47 @@ def test_verdict_needs_both_guard_answers_with_the_nonce():
 
 
 @pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "ctypes"])
+def test_words_made_at_once_report_the_namespaces_written_since_last_seen(numpy, monkeypatch):
+    """`_Words.of` (the guard's per-check read of ~7,000 namespace versions) in both readers."""
+    import sys
+
+    from autograder.engine import guard_kernel as gk
+
+    if not gk._dict_versions_work():
+        return  # the guard compares entries instead
+    if numpy:
+        __import__("numpy")
+    else:
+        monkeypatch.setitem(sys.modules, "numpy", None)
+    namespaces = [{"a": 1}, {"b": 2}, {"c": 3}]
+    words = gk._Words.of([gk._address_of(gk._dict_version_view(d)) for d in namespaces])
+    assert (words._np is not None) == numpy
+    assert words.changed(words.read()) == []
+    namespaces[1]["b"] = 20
+    namespaces[2]["c"] = namespaces[2]["c"]  # the same object: no write
+    assert words.changed(words.read()) == [1]
+    words.see(1)
+    assert words.changed(words.read()) == []
+
+
+def test_a_module_replaced_in_sys_modules_after_a_clean_check_is_caught(kernels):
+    """The guard compares sys.modules entry by entry only when it was written since last found
+    clean: a replacement after a clean check is still seen (and put back)."""
+    k = Kernel(kernels, preload=("numpy",))
+    try:
+        _, _, v = guarded_cell(k.kc, "assert True")
+        assert not v.tampered, v.reasons
+        run_cell(k.kc, "import sys, types\nsys.modules['json'] = types.ModuleType('json')")
+        reply, outputs, v = guarded_cell(k.kc, "import json\nassert hasattr(json, 'dumps')")
+        assert v.tampered and "sys.modules['json'] was replaced" in v.reasons[0], v.reasons
+        assert looks_passed(outputs), "restored before the test ran"
+        _, _, v = guarded_cell(k.kc, "assert True")
+        assert not v.tampered, v.reasons
+    finally:
+        k.close()
+
+
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "ctypes"])
 def test_the_class_tree_keeps_up_with_every_way_of_making_a_class(numpy, monkeypatch):
     """The guard finds the notebook's classes through `_ClassTree` (re-listing only the classes
     whose subclass list changed): after each way of making classes it knows every class a full

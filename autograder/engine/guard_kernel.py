@@ -235,6 +235,11 @@ class _Pristine:
         self._track_versions()
         self._flatten()
         self.sys_modules = dict(self.modules)
+        # (sys.modules, a view of its dict version, the version when last found clean)
+        self.sys_modules_version = None
+        if self.mod_versions is not None:
+            view = _dict_version_view(sys.modules)
+            self.sys_modules_version = (sys.modules, view, None)  # None: compare at the first check
         self.sys_hooks = {h: getattr(sys, h, None) for h in SYS_HOOKS}
         self.meta_path = list(sys.meta_path)
         self.path_hooks = list(sys.path_hooks)
@@ -326,15 +331,14 @@ class _Pristine:
         self.cls_versions = tuple(
             reuse(prepared and prepared.class_view(e), _class_version_view, e[0]) for e in self.cls_snap
         )
-        self.mod_clean = list(map(_VALUE, self.mod_versions))
-        self.cls_clean = list(map(_VALUE, self.cls_versions))
+        # Each version as last found pristine, all read at once per check (`_Words`).
+        self.mod_clean = _Words.of(list(map(_address_of, self.mod_versions)))
+        self.cls_clean = _Words.of(list(map(_address_of, self.cls_versions)))
 
     @staticmethod
-    def _stale(versions, clean) -> list[int]:
+    def _stale(clean: _Words) -> list[int]:
         """Indexes of the namespaces written since they were last found pristine."""
-        from itertools import compress
-
-        return list(compress(range(len(versions)), map(ne, map(_VALUE, versions), clean)))
+        return clean.changed(clean.read())
 
     # -- checks: each returns reasons and (when restore) puts pristine state back --
 
@@ -352,7 +356,7 @@ class _Pristine:
 
         out = []
         if self.mod_versions is not None:
-            stale = self._stale(self.mod_versions, self.mod_clean)
+            stale = self._stale(self.mod_clean)
         else:
             dicts, keys_, vals_ = self.flat_mod
             changed = any(map(is_not, map(dict.get, dicts, keys_), vals_))  # one C loop, ~80k entries
@@ -380,21 +384,29 @@ class _Pristine:
                     else:
                         pristine = False
             if pristine and self.mod_versions is not None:
-                self.mod_clean[i] = self.mod_versions[i].value
+                self.mod_clean.see(i)
         if accepted:
             self._flatten()
+        # sys.modules is compared entry by entry (~2,000) only when written since last found clean.
+        known = self.sys_modules_version
+        if known is not None and sys.modules is known[0] and known[1].value == known[2]:
+            return out
+        replaced = False
         for name, m in self.sys_modules.items():
             cur = sys.modules.get(name)
             if cur is not m and cur is not None:
                 out.append(f"sys.modules[{name!r}] was replaced")
+                replaced = True
                 if restore:
                     sys.modules[name] = m
+        if known is not None and sys.modules is known[0] and (restore or not replaced):
+            self.sys_modules_version = (known[0], known[1], known[1].value)
         return out
 
     def _classes(self, restore):
         out = []
         if self.cls_versions is not None:
-            stale = self._stale(self.cls_versions, self.cls_clean)
+            stale = self._stale(self.cls_clean)
         else:
             dicts, keys_, vals_ = self.flat_cls
             changed = any(map(is_not, map(self._proxy_get, dicts, keys_), vals_)) or any(
@@ -428,7 +440,7 @@ class _Pristine:
                 if len(d) != n and all(not _is_code(d[k]) for k in d if k not in allkeys):
                     self.cls_snap[i] = (c, d, len(d), frozenset(d), keys, vals)  # accept lazy data
             if pristine and self.cls_versions is not None:
-                self.cls_clean[i] = self.cls_versions[i].value
+                self.cls_clean.see(i)
         if grown:
             self._flatten()
         return out
@@ -779,6 +791,21 @@ class _Words:
         self._index = self._seen_array = None  # NumPy copies of the lists, made when needed
         self._views: list = []  # without NumPy
 
+    @classmethod
+    def of(cls, addresses: list[int]) -> _Words:
+        """Words watching `addresses`, each seen holding its value now (read all at once)."""
+        words = cls()
+        if addresses:
+            words._outside_the_array(min(addresses))
+            words._outside_the_array(max(addresses))
+        words._addresses = list(addresses)
+        if words._np is None:
+            words._views = [_uint64_view(a) for a in addresses]
+            words._seen = list(map(_VALUE, words._views))
+        else:
+            words._seen = words.read().tolist()
+        return words
+
     def add(self, address: int) -> int:
         """Watch the word at `address`; its value now (seen)."""
         self._outside_the_array(address)
@@ -843,6 +870,12 @@ class _AddressSpace:
     __array_interface__ = {
         "shape": (_ADDRESS_LIMIT // 8 - 1,), "typestr": "<u8", "data": (8, True), "version": 3,
     }  # fmt: skip
+
+
+def _address_of(view) -> int:
+    import ctypes
+
+    return ctypes.addressof(view)
 
 
 def _uint64_view(address: int):
