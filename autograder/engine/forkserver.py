@@ -56,7 +56,13 @@ import traceback
 # normally started kernel; otherwise figures are shown as text instead of PNG.
 # ipykernel.debugger (debugpy, ~0.3 s) and sqlite3 (IPython's history) are imported while a kernel
 # initializes: preloading them halves a kernel's start.
-KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "sqlite3", "IPython")
+# What a kernel imports as it starts (what it imports at `IPKernelApp.initialize` included: ~5 ms
+# per kernel otherwise).
+KERNEL_MODULES = (
+    "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "sqlite3", "IPython",
+    "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
+    "IPython.extensions.storemagic", "IPython.utils.wildcard", "tornado.platform.asyncio",
+)  # fmt: skip
 # What ipykernel sets when it starts, so that matplotlib imported here picks the inline backend.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MAX_MESSAGE = 1 << 20
