@@ -325,6 +325,47 @@ def test_words_made_at_once_report_the_namespaces_written_since_last_seen(numpy,
     assert words.changed(words.read()) == []
 
 
+INHERITED_EQUALS_FULL = """
+from operator import is_
+from autograder.engine import guard_kernel as gk
+st, ip = gk._STATE, get_ipython()
+full_mods, full_classes = gk._record(st.modules, [ip, ip.kernel, ip.compile, ip.displayhook], None)
+written = set(st._stale(st.mod_clean))  # since the install (this cell's own run): not compared
+kept = {e[0]: e for i, e in enumerate(st.mod_snap) if i not in written}
+assert {e[0] for e in full_mods} == {e[0] for e in st.mod_snap} == set(st.modules)
+for e in full_mods:
+    if e[0] in kept:
+        k = kept[e[0]]
+        assert k[1] is e[1] and k[3] == e[3] and all(map(is_, k[4], e[4])), e[0]
+written_cls = set(st._stale(st.cls_clean))
+mine = {id(e[0]): (i, e) for i, e in enumerate(st.cls_snap)}
+new_since = {id(v) for i in written for v in vars(st.mod_snap[i][1]).values() if isinstance(v, type)}
+missing = [e[0] for e in full_classes if id(e[0]) not in mine and id(e[0]) not in new_since]
+assert not missing, missing[:5]
+compared = 0
+for e in full_classes:
+    i, k = mine.get(id(e[0]), (None, None))
+    if k is not None and i not in written_cls:
+        assert k[2:4] == e[2:4] and k[4] == e[4] and all(map(is_, k[5], e[5])), e[0]
+        compared += 1
+print(len(st.mod_snap) - len(written), compared, st.trusted_classes == {id(e[0]) for e in st.cls_snap})
+"""
+
+
+def test_the_record_a_kernel_inherits_from_its_fork_server_is_the_full_record(kernels):
+    """`_Prepared.inherit` (the server's record patched in place: only namespaces written since
+    and what is new are recorded afresh) gives what recording every module and class gives."""
+    k = Kernel(kernels, preload=("numpy",))
+    try:
+        assert k.startup["inherited"] is True, k.startup
+        reply, outputs = run_cell(k.kc, INHERITED_EQUALS_FULL)
+        assert reply["content"]["status"] == "ok", outputs
+        modules, classes, trusted = outputs[0]["text"].split()
+        assert int(modules) > 1000 and int(classes) > 3000 and trusted == "True", outputs
+    finally:
+        k.close()
+
+
 def test_a_module_replaced_in_sys_modules_after_a_clean_check_is_caught(kernels):
     """The guard compares sys.modules entry by entry only when it was written since last found
     clean: a replacement after a clean check is still seen (and put back)."""

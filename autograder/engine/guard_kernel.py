@@ -101,21 +101,9 @@ def _record(modules: dict, extra_objects=(), base=None):
         if base is not None and base.unchanged_module(name, m):
             mod_snap.append(base.mod_by_name[name])
             continue
-        d = vars(m)
-        items = [
-            (k, v)
-            for k, v in list(d.items())
-            if k not in IGNORED_NAMES and _is_code(v) and (name, k) not in PER_REQUEST
-        ]
-        mod_snap.append((name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items)))
-        for v in list(d.values()):
-            if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
-                classes[_identity(v)] = v
-    for obj in extra_objects:
-        if obj is not None:
-            for c in type(obj).__mro__:
-                if c is not object and not (c.__flags__ & (1 << 8)):
-                    classes[_identity(c)] = c
+        mod_snap.append(_module_entry(name, m))
+        _classes_of_module(vars(m), classes)
+    _classes_of_objects(extra_objects, classes)
     cls_snap = []
     if base is not None:
         for e, unchanged in zip(base.cls_snap, base.unchanged_classes(), strict=True):
@@ -124,11 +112,38 @@ def _record(modules: dict, extra_objects=(), base=None):
                 classes.pop(_identity(e[0]), None)
             else:
                 classes[_identity(e[0])] = e[0]  # changed since the server's record: afresh below
-    for c in classes.values():
-        d = c.__dict__
-        items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
-        cls_snap.append((c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items)))
+    cls_snap.extend(map(_class_entry, classes.values()))
     return mod_snap, cls_snap
+
+
+def _module_entry(name: str, m) -> tuple:
+    d = vars(m)
+    items = [
+        (k, v)
+        for k, v in list(d.items())
+        if k not in IGNORED_NAMES and _is_code(v) and (name, k) not in PER_REQUEST
+    ]
+    return (name, m, d, tuple(k for k, _ in items), tuple(v for _, v in items))
+
+
+def _class_entry(c) -> tuple:
+    d = c.__dict__
+    items = [(k, v) for k, v in list(d.items()) if _is_code(v)]
+    return (c, d, len(d), frozenset(d), tuple(k for k, _ in items), tuple(v for _, v in items))
+
+
+def _classes_of_module(d: dict, into: dict) -> None:
+    for v in list(d.values()):
+        if isinstance(v, type) and not (v.__flags__ & (1 << 8)):  # Py_TPFLAGS_IMMUTABLETYPE
+            into[_identity(v)] = v
+
+
+def _classes_of_objects(objects, into: dict) -> None:
+    for obj in objects:
+        if obj is not None:
+            for c in type(obj).__mro__:
+                if c is not object and not (c.__flags__ & (1 << 8)):
+                    into[_identity(c)] = c
 
 
 class _Prepared:
@@ -149,6 +164,58 @@ class _Prepared:
             self.cls_view_of = {
                 _identity(e[0]): (e, v) for e, v in zip(cls_snap, self.cls_views, strict=True)
             }
+        self.inherited = True  # until `prepare` has made what `inherit` needs
+
+    def inherit(self, modules: dict, extra_objects) -> _Inherited | None:
+        """The kernel's record, made from this one in place (a forked kernel owns its copy of it,
+        and the server never uses it again): only the namespaces written since the server
+        recorded them (two `_Words` reads find them) and what is new since are recorded afresh,
+        where `_record` walks every module and class (~25 ms a kernel). None when it cannot be
+        done that way (a recorded module replaced or gone, no dict versions, a second call)."""
+        if not self.versions or self.inherited:
+            return None
+        self.inherited = True
+        if any(map(is_not, map(modules.get, self.mod_names), self.mod_modules)):
+            return None
+        import types
+
+        new = {
+            n: m
+            for n in modules.keys() - self.all_names
+            if isinstance(m := modules.get(n), types.ModuleType) and _watched_module(n)
+        }
+        mod_snap, cls_snap = self.mod_snap, self.cls_snap  # patched in place from here on
+        out = _Inherited(self.watched, self.module_globals, self.helper_dicts, self.trusted_classes)
+        classes: dict = {}
+        for i in self.mod_words.changed(self.mod_words.read()):
+            mod_snap[i] = _module_entry(mod_snap[i][0], mod_snap[i][1])
+            _classes_of_module(mod_snap[i][2], classes)
+            self.mod_words.see(i)
+        mod_views = list(self.mod_views_list)
+        for name, m in new.items():
+            out.modules[name] = m
+            out.module_globals.add(id(vars(m)))
+            if _helper_namespace(name):
+                out.helper_dicts.append((name, vars(m)))
+            mod_snap.append(_module_entry(name, m))
+            _classes_of_module(vars(m), classes)
+            mod_views.append(_dict_version_view(vars(m)))
+            self.mod_words.add(_address_of(mod_views[-1]))
+        for i in self.cls_words.changed(self.cls_words.read()):
+            cls_snap[i] = _class_entry(cls_snap[i][0])
+            self.cls_words.see(i)
+        _classes_of_objects(extra_objects, classes)
+        cls_views = list(self.cls_views)
+        for key, c in classes.items():
+            if key not in self.cls_index:
+                out.trusted_classes.add(id(c))
+                cls_snap.append(_class_entry(c))
+                cls_views.append(_class_version_view(c))
+                self.cls_words.add(_address_of(cls_views[-1]))
+        out.mod_snap, out.cls_snap = mod_snap, cls_snap
+        out.mod_versions, out.cls_versions = tuple(mod_views), tuple(cls_views)
+        out.mod_clean, out.cls_clean = self.mod_words, self.cls_words
+        return out
 
     def unchanged_module(self, name: str, m) -> bool:
         prev = self.mod_by_name.get(name)
@@ -200,12 +267,37 @@ def prepare() -> None:
         except ImportError:
             pass
     modules = {n: m for n, m in list(sys.modules.items()) if isinstance(m, types.ModuleType)}
-    _PREPARED = _Prepared(*_record({n: m for n, m in modules.items() if _watched_module(n)}))
+    watched = {n: m for n, m in modules.items() if _watched_module(n)}
+    _PREPARED = _Prepared(*_record(watched))
+    if _PREPARED.versions:  # what `_Prepared.inherit` starts from
+        p = _PREPARED
+        p.all_names = frozenset(modules)
+        p.watched = watched
+        p.module_globals = {id(vars(m)) for m in watched.values()}
+        p.helper_dicts = [(n, vars(m)) for n, m in watched.items() if _helper_namespace(n)]
+        p.mod_names = tuple(e[0] for e in p.mod_snap)
+        p.mod_modules = tuple(e[1] for e in p.mod_snap)
+        p.mod_views_list = tuple(p.mod_views[e[0]] for e in p.mod_snap)
+        p.mod_words = _Words.of(list(map(_address_of, p.mod_views_list)))
+        p.cls_words = _Words.of(list(map(_address_of, p.cls_views)))
+        p.cls_index = frozenset(_identity(e[0]) for e in p.cls_snap)
+        p.trusted_classes = {id(e[0]) for e in p.cls_snap}
+        p.inherited = False
     _PREPARED.tree = _ClassTree() if _subclass_slots_work() else None
     _PREPARED.looked = None
     if _PREPARED.tree is not None and _PREPARED.versions:
         trusted = {_identity(e[0]) for e in _PREPARED.cls_snap}
         _PREPARED.looked = _first_look(_PREPARED.tree.classes, trusted)
+
+
+class _Inherited:
+    """The part of `_Pristine` that `_Prepared.inherit` makes."""
+
+    def __init__(self, modules: dict, module_globals: set, helper_dicts: list, trusted_classes: set) -> None:
+        self.modules, self.module_globals, self.helper_dicts = modules, module_globals, helper_dicts
+        self.trusted_classes = trusted_classes
+        self.mod_snap = self.cls_snap = self.mod_versions = self.cls_versions = None
+        self.mod_clean = self.cls_clean = None
 
 
 class _Pristine:
@@ -220,19 +312,25 @@ class _Pristine:
         self.shell = shell
         self.kernel = getattr(shell, "kernel", None)
         self.user_ns = shell.user_ns
-        # Modules loaded now are trusted code; those a test or the kernel relies on are recorded.
-        self.modules = {
-            name: m
-            for name, m in list(sys.modules.items())
-            if isinstance(m, types.ModuleType) and _watched_module(name)
-        }
-        self.module_globals = {id(vars(m)) for m in self.modules.values()}
-        self.helper_dicts = [(n, vars(m)) for n, m in self.modules.items() if _helper_namespace(n)]
         self.builtin_values = {n: getattr(builtins, n) for n in CRITICAL_BUILTINS if hasattr(builtins, n)}
         self.lazy_accepted: set[str] = set()
         extra = [shell, self.kernel, getattr(shell, "compile", None), shell.displayhook]
-        self.mod_snap, self.cls_snap = _record(self.modules, extra, _PREPARED)
-        self._track_versions()
+        # Modules loaded now are trusted code; those a test or the kernel relies on are recorded.
+        inherited = _PREPARED.inherit(sys.modules, extra) if _PREPARED is not None else None
+        self.inherited = inherited is not None
+        if inherited is not None:
+            vars(self).update(vars(inherited))
+        else:
+            self.modules = {
+                name: m
+                for name, m in list(sys.modules.items())
+                if isinstance(m, types.ModuleType) and _watched_module(name)
+            }
+            self.module_globals = {id(vars(m)) for m in self.modules.values()}
+            self.helper_dicts = [(n, vars(m)) for n, m in self.modules.items() if _helper_namespace(n)]
+            self.mod_snap, self.cls_snap = _record(self.modules, extra, _PREPARED)
+            self._track_versions()
+            self.trusted_classes = {id(e[0]) for e in self.cls_snap}
         self._flatten()
         self.sys_modules = dict(self.modules)
         # (sys.modules, a view of its dict version, the version when last found clean)
@@ -1311,7 +1409,7 @@ def install(nonce: str, preload=()) -> str:
         sys.addaudithook(_audit)
     _watched["user_globals"] = shell.user_global_ns
     _watched["trusted"] = set(_STATE.module_globals)
-    _watched["trusted_classes"] = {id(e[0]) for e in _STATE.cls_snap}
+    _watched["trusted_classes"] = _STATE.trusted_classes
     _watched["trusted_keys"] = {_identity(e[0]) for e in _STATE.cls_snap}
     _watched["versions_ok"] = _dict_versions_work()
     # The fork server's first look holds for the kernel it forked, once (a second install in one
@@ -1331,6 +1429,7 @@ def install(nonce: str, preload=()) -> str:
             "preload_errors": errors,
             "seconds": round(time.perf_counter() - t0, 4),
             "prepared": _PREPARED is not None,
+            "inherited": _STATE.inherited,
             "transient_patches_seen": _watched["versions_ok"],
         }
     )
