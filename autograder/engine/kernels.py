@@ -149,22 +149,6 @@ class ForkedProcess:
             self.pidfd = -1
 
 
-class _Dying:
-    """Pidfds of killed kernels, each closed once its process is gone (checked as more come)."""
-
-    def __init__(self) -> None:
-        self._procs: list[ForkedProcess] = []
-
-    def add(self, proc: ForkedProcess) -> None:
-        for p in [p for p in self._procs if not p.alive()]:
-            p.close()
-            self._procs.remove(p)
-        self._procs.append(proc)
-
-
-_dying = _Dying()
-
-
 def _rmtree(path: Path) -> None:
     """Remove a kernel's scratch directory even if the student chmod-ed things read-only.
 
@@ -577,15 +561,6 @@ class ForkProvisioner(LocalProvisioner):
     async def kill(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGKILL)
 
-    def let_go(self) -> None:
-        """Forget a kernel that was sent SIGKILL without waiting for it to be gone (~10 ms of
-        teardown: its threads, namespaces and copy-on-write memory). The fork server reaps it;
-        its pidfd is closed once it ended (`_Dying`)."""
-        if self.forked is not None:
-            _dying.add(self.forked)
-            self.forked = None
-            self.exitcode = -signal.SIGKILL
-
     async def terminate(self, restart: bool = False) -> None:
         await self.send_signal(signal.SIGTERM)
 
@@ -711,16 +686,6 @@ class ForkKernelManager(AsyncKernelManager):
         # After a kill, jupyter_client looks every 100 ms whether the kernel is gone; a forked
         # kernel is gone a few ms after SIGKILL, and that wait was a fifth of a notebook's overhead.
         await super()._async_wait(pollinterval=0.005)
-
-    async def _async_kill_kernel(self, restart: bool = False) -> None:
-        # jupyter_client waits until the killed kernel is gone; nothing after this needs it gone
-        # (its directories can go while it dies), and the next notebook need not wait either.
-        # (A kernel that already ended is waited for as usual: how it ended is kept.)
-        forked = getattr(self.provisioner, "forked", None)
-        if restart or forked is None or not forked.alive():
-            return await super()._async_kill_kernel(restart=restart)
-        await self.provisioner.kill()
-        self.provisioner.let_go()
 
     async def _async_pre_start_kernel(self, **kw: Any):
         self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or str(uuid.uuid4())
