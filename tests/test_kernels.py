@@ -140,6 +140,34 @@ def test_kernel_manager_uses_ipc_and_message_interrupts(server):
     assert describe_exit(-9).startswith("was killed by signal 9 (SIGKILL)")
 
 
+def test_starting_and_shutting_down_a_kernel_do_not_sleep_for_jupyter_clients_tests(server, monkeypatch):
+    """jupyter_client sleeps 10 ms after each start and shutdown "to ensure tests can capture the
+    state" (20 ms of idle per notebook); a forked kernel's manager does not, and its `ready` future
+    is still done after each."""
+    import asyncio
+
+    import jupyter_client.manager
+
+    slept = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay, *args, **kwargs):
+        slept.append(delay)
+        return await real_sleep(delay, *args, **kwargs)
+
+    monkeypatch.setattr(jupyter_client.manager.asyncio, "sleep", sleep)
+
+    async def scenario():
+        km = server.kernel_manager()
+        await km.start_kernel()
+        started = km.ready.done() and km.ready.exception() is None
+        await km.shutdown_kernel(now=True)
+        return started, km.ready.done()
+
+    assert asyncio.run(scenario()) == (True, True)
+    assert 0.01 not in slept, slept
+
+
 # The last two tests kill and close the module's server: keep them last.
 
 
