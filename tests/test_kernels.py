@@ -103,6 +103,15 @@ def test_two_notebooks_share_no_state(server):
     assert pid1 != pid2 and cwd1 != cwd2
 
 
+def test_kernels_of_a_server_that_loaded_numpy_draw_different_random_numbers():
+    """The server seeds NumPy's legacy generator once (its first seeding is ~9 ms, paid there);
+    every kernel seeds it again, so no two share a sequence as forks of one process would."""
+    draw = notebook("import numpy as np\nprint(np.random.rand())")
+    with ForkServer(preload=["numpy"]) as numpy_server:
+        draws = [text(run_notebook(draw, kernels=numpy_server).nb.cells[0]) for _ in range(3)]
+    assert len(set(draws)) == 3, draws
+
+
 def test_figures_are_png_as_in_a_normal_kernel(server):
     result = run_notebook(
         notebook("import tensorflow\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"),
