@@ -13,6 +13,7 @@ built on it, see `autograder.engine.grading`) that adds what grading untrusted n
   why they did not run (no later test cell can pass);
 * `ExecutionHooks`: expressions evaluated silently in the kernel once it is up, before and after
   each cell, and a check of each cell that may add outputs (the tamper guard plugs in here);
+  with ``fold`` they ride on the cells' own execute requests instead of one request each;
 * `CellRun` records: per code cell, its time and how it ended.
 
 Standalone use (the authoring gate, tests)::
