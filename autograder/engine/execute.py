@@ -27,6 +27,7 @@ Standalone use (the authoring gate, tests)::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import shutil
 import signal
@@ -333,7 +334,6 @@ class NotebookRunner(NotebookClient):
         self._last_reply = None
         status, note = OK, ""
         t0 = time.monotonic()
-        folded_seconds = 0.0
         if self.stopped is not None:  # a hook's code killed the kernel
             cell.outputs = [error_output(self._stopped_ename, f"not run: {self.stopped}")]
             status, note = NOT_RUN, self.stopped
@@ -493,20 +493,12 @@ class NotebookRunner(NotebookClient):
 
     async def run_probes(self, codes: list[str]) -> list[Probe]:
         """Evaluate expressions in order, in one request; an empty one gets no Probe's value."""
-        if len(codes) == 1:
-            return [await self._run_probe(codes)]
-        merged = await self._run_probe(codes)
-        probes = []
-        m = merged
-        for i, code in enumerate(codes):
-            probe = Probe(code, m.status, m.stdout, m.stderr, None, m.ename, m.evalue)
-            if merged.status == "ok":
-                _read_value(probe, merged.values.get(_key(i)))
-            probes.append(probe)
-        return probes
+        request = await self._run_probe(codes)
+        return _probes(codes, request.values or {}, request)
 
     async def _run_probe(self, codes: list[str]) -> Probe:
-        code = codes[0] if len(codes) == 1 else "\n".join(codes)
+        """The request's Probe: how it ended, its output, and each expression's reply entry."""
+        code = "\n".join(codes)
         if self.stopped is not None or self.kc is None:
             return Probe(code, "dead")
         msg_id = self.kc.execute(
@@ -563,8 +555,6 @@ class NotebookRunner(NotebookClient):
             probe.status = "error"
             probe.ename = content.get("ename") or "NoResult"
             probe.evalue = content.get("evalue") or "the expression was not evaluated"
-        elif len(codes) == 1:
-            _read_value(probe, (content.get("user_expressions") or {}).get(PROBE_KEY))
         else:
             probe.values = content.get("user_expressions") or {}
         return probe
@@ -572,6 +562,17 @@ class NotebookRunner(NotebookClient):
 
 def _key(i: int) -> str:
     return PROBE_KEY if i == 0 else f"{PROBE_KEY}_{i}"
+
+
+def _probes(codes: list[str], values: dict, request: Probe) -> list[Probe]:
+    """One Probe per expression of a request (`request`: how the request itself ended)."""
+    probes = []
+    for i, code in enumerate(codes):
+        probe = dataclasses.replace(request, code=code, values=None)
+        if probe.status == "ok":
+            _read_value(probe, values.get(_key(i)))
+        probes.append(probe)
+    return probes
 
 
 def _read_value(probe: Probe, value: dict | None) -> None:
@@ -600,11 +601,7 @@ def _folded_probes(codes: list[str], reply: dict | None) -> tuple[list[Probe] | 
     values = content.get("user_expressions") or {}
     if content.get("status") != "ok" or _key(0 if codes[0] else 1) not in values:
         return None, 0.0
-    probes = []
-    for i, code in enumerate(codes):
-        probe = Probe(code, "ok")
-        _read_value(probe, values.get(_key(i)))
-        probes.append(probe)
+    probes = _probes(codes, values, Probe("", "ok"))
     try:
         clock = [float((values[f"{PROBE_KEY}_{t}"].get("data") or {})["text/plain"]) for t in ("t0", "t1")]
         seconds = max(0.0, clock[1] - clock[0])

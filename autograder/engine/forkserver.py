@@ -54,10 +54,8 @@ import traceback
 # matplotlib_inline.backend_inline: importing it wires matplotlib into the *running* IPython
 # shell, so it must happen in the kernel (when pyplot first selects its backend), as in a
 # normally started kernel; otherwise figures are shown as text instead of PNG.
-# ipykernel.debugger (debugpy, ~0.3 s) and sqlite3 (IPython's history) are imported while a kernel
-# initializes: preloading them halves a kernel's start.
-# What a kernel imports as it starts (what it imports at `IPKernelApp.initialize` included: ~5 ms
-# per kernel otherwise).
+# What a kernel imports as it starts: ipykernel.debugger (debugpy, ~0.3 s) and sqlite3 (IPython's
+# history) halve a kernel's start; the rest is what `IPKernelApp.initialize` imports (~5 ms).
 KERNEL_MODULES = (
     "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "sqlite3", "IPython",
     "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.oinspect",
