@@ -336,7 +336,9 @@ def _breakdown(label: str, records: list[GradeResult], workers: int, wall: float
     if not records:
         return []
     n = len(records)
-    total = sum(r.seconds for r in records)
+    # A worker's first notebook waits for its fork server's imports: start-up, not that notebook's.
+    waited = sum(r.server_wait_seconds for r in records)
+    total = sum(r.seconds for r in records) - waited
     kernel = sum(r.kernel_seconds or 0.0 for r in records)
     cells = sum(c.seconds for r in records for c in r.cell_runs)
     test_cells = sum(c.seconds for r in records for c in r.cell_runs if c.is_test)
@@ -349,9 +351,10 @@ def _breakdown(label: str, records: list[GradeResult], workers: int, wall: float
         f"(test cells {test_cells / n:.2f} s) + nbgrader converter, gradebook and guard {rest / n:.2f} s",
         f"  {label}: overhead per notebook (everything but the cells) {overhead:.2f} s "
         f"(target <= 0.5 s: {'met' if overhead <= 0.5 else 'MISSED'})",
-        f"  {label}: {workers} workers busy {busy:.1f} s of the {wall:.1f} s wall time; the other "
-        f"{max(wall - busy, 0):.1f} s: worker and fork-server start-up (TensorFlow import), planning, "
-        "waiting for the last notebook",
+        f"  {label}: {workers} workers busy {busy:.1f} s of the {wall:.1f} s wall time "
+        f"({total / cells:.2f}x the cells' own time); the other {max(wall - busy, 0):.1f} s: start-up "
+        f"(the command, its workers, their fork servers importing TensorFlow: the first notebooks waited "
+        f"{waited:.1f} s for them), planning, waiting for the last notebook",
     ]
 
 

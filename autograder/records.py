@@ -74,6 +74,9 @@ class GradeResult:
     needs_manual: bool = False  # a cell (a written answer) waits for a human in formgrader
     seconds: float = 0.0  # wall clock of the whole grading of this submission
     kernel_seconds: float | None = None  # kernel start until ready (sum over notebooks)
+    # waited for the worker's fork server to start (its imports), included in `seconds`: the
+    # grader's start-up, not this submission's (a worker's first notebook)
+    server_wait_seconds: float = 0.0
     cell_runs: list[CellRun] = field(default_factory=list)
     fingerprint: str = ""  # of the submitted files that were graded
     submission_id: str = ""  # nbgrader's id of the submission in the gradebook

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nbformat
 import pytest
 
@@ -273,3 +275,15 @@ def test_a_kernel_that_kills_its_fork_server_is_not_blamed_on_the_notebook():
         assert result.server_died and "fork server died" in result.stopped
         assert [c.status for c in result.cells] == ["ok", "died", "not-run"]
         assert run_notebook(notebook("print(4)"), kernels=server).cells[0].status == "ok"
+
+
+def test_waiting_for_the_fork_servers_start_up_is_neither_kernel_start_nor_the_time_limit(tmp_path):
+    # A worker's first notebook can find its fork server still importing (TensorFlow: seconds).
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(3)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    with ForkServer(preload=["slow_import"], env=env) as server:
+        server.start(wait=False)
+        result = run_notebook(notebook("print(1)"), kernels=server, timeout=30, notebook_timeout=2)
+    assert [c.status for c in result.cells] == ["ok"], "the 3 s import is not the notebook's 2 s"
+    assert result.server_wait_seconds > 2
+    assert result.kernel_seconds < 2

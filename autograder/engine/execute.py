@@ -155,6 +155,7 @@ class ExecutionResult:
     cells: list[CellRun]
     seconds: float
     kernel_seconds: float | None  # kernel start until ready
+    server_wait_seconds: float  # waited for the fork server's own start-up before that (its imports)
     stopped: str | None  # why cells stopped running (kernel died, time limit), None if all ran
     server_died: bool = False  # the kernel died with its fork server (maybe not the notebook's doing)
 
@@ -205,6 +206,7 @@ class NotebookRunner(NotebookClient):
         self._ready_done = False
         self._kernel_started_at: float | None = None
         self.kernel_seconds: float | None = None
+        self.server_wait_seconds = 0.0
         self.ready_probe: Probe | None = None
         self._folded_before: dict[int, Probe | None] = {}  # cell index -> its before-probe, already run
         self._last_reply: dict | None = None
@@ -219,6 +221,13 @@ class NotebookRunner(NotebookClient):
         return self.km
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        if self.kernels is not None:
+            # A worker's first notebook can find its fork server still importing the preloaded
+            # modules (TensorFlow: seconds). That is the grader's start-up: not this notebook's
+            # kernel start, and not part of its time limit.
+            waiting = time.monotonic()
+            self.kernels.wait_started()
+            self.server_wait_seconds = time.monotonic() - waiting
         self._kernel_started_at = time.monotonic()
         if self.notebook_timeout:
             self._deadline = self._kernel_started_at + self.notebook_timeout
@@ -672,6 +681,7 @@ def run_notebook(
         cells=list(runner.cell_runs),
         seconds=time.monotonic() - t0,
         kernel_seconds=runner.kernel_seconds,
+        server_wait_seconds=runner.server_wait_seconds,
         stopped=runner.stopped,
         server_died=runner.server_died,
     )

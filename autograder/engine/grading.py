@@ -112,6 +112,7 @@ class ForkExecute(NotebookRunner, Execute):
                     "cells": list(self.cell_runs),
                     "stopped": self.stopped,
                     "kernel_seconds": self.kernel_seconds,
+                    "server_wait_seconds": self.server_wait_seconds,
                     "seconds": time.monotonic() - t0,
                 }
             )
@@ -416,6 +417,7 @@ class Grader:
             result.cell_runs = [c for run in execute.runs for c in run["cells"]]
             starts = [run["kernel_seconds"] for run in execute.runs if run["kernel_seconds"] is not None]
             result.kernel_seconds = sum(starts) if starts else None
+            result.server_wait_seconds = sum(run.get("server_wait_seconds", 0.0) for run in execute.runs)
         result.status = GRADED
         for grade_id, reasons in getattr(self.hooks, "findings", []) or []:
             result.flags.append(f"{grade_id}: {'; '.join(reasons)}")

@@ -329,6 +329,16 @@ class ForkServer:
             if not self.alive:
                 self.start()
 
+    def wait_started(self) -> None:
+        """Until the server runs with its preloaded modules imported (starting it if it is not
+        running). A server that fails to start is left to `fork`, which retries once and raises."""
+        with self._lock:
+            try:
+                self.ensure_running()
+                self._wait_ready()
+            except ForkServerError:
+                pass
+
     def close(self) -> None:
         """Stop the server (it kills the kernels it forked) and remove its workdir if we made it."""
         with self._lock:
