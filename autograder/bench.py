@@ -353,8 +353,8 @@ def _breakdown(label: str, records: list[GradeResult], workers: int, wall: float
         f"(target <= 0.5 s: {'met' if overhead <= 0.5 else 'MISSED'})",
         f"  {label}: {workers} workers busy {busy:.1f} s of the {wall:.1f} s wall time "
         f"({total / cells:.2f}x the cells' own time); the other {max(wall - busy, 0):.1f} s: start-up "
-        f"(the command, its workers, their fork servers importing TensorFlow: the first notebooks waited "
-        f"{waited:.1f} s for them), planning, waiting for the last notebook",
+        f"(the command, its workers, their fork servers' imports, which each worker's first notebook "
+        f"waited for: {waited / workers:.1f} s per worker), planning, waiting for the last notebook",
     ]
 
 
